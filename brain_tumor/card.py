@@ -1,0 +1,123 @@
+"""The model card (README.md in the model folder): Hub metadata, model-index and honest figures.
+
+Every number in the card comes from the `results` dict that `train_hf.py` measured in the same run.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from huggingface_hub import EvalResult, ModelCard, ModelCardData
+
+from .labels import CLASS_NAMES
+
+SPLIT_TITLES = {
+    "official_test": "official test split (contains near-duplicates of training images)",
+    "clean_test": "clean test: official test minus images with a near-duplicate in training",
+}
+
+TEMPLATE = """---
+{{ card_data }}
+---
+
+# {{ model_name }}
+
+Classifies a 2-D brain MRI slice as **glioma**, **meningioma**, **pituitary** tumour or **no tumour**
+(`notumor`). Probabilities are calibrated (temperature scaling, folded into the classifier head).
+
+> **Research use only. Not a medical device, not for diagnosis or treatment decisions.**
+
+## Use
+
+```python
+from transformers import pipeline
+
+classify = pipeline("image-classification", model="{{ model_ref }}")
+classify("slice.jpg")  # [{'label': 'glioma', 'score': 0.97}, ...]
+```
+
+## Starting point
+
+{{ starting_point }}
+
+## Data
+
+Dataset: `{{ dataset }}`. The official test split is kept apart. Validation ({{ sizes.validation }} images) is a
+seeded, class-stratified {{ (100 * audit.validation_fraction) | round | int }} % of the official training split;
+{{ audit.train_removed_as_twins_of_validation }} training images that were near-duplicates of a validation image were
+removed from training so that validation (early stopping, calibration) is not fooled.
+Twins were found by {{ audit.method }}, threshold {{ audit.near_threshold }}.
+
+| split | {% for c in classes %}{{ c }} | {% endfor %}total |
+|---|{% for c in classes %}---|{% endfor %}---|
+{% for name, counts in audit.split_sizes.items() %}| {{ name }} | {% for c in classes %}{{ counts[c] }} | {% endfor %}{{ counts.values() | sum }} |
+{% endfor %}
+Official-test images with a near-duplicate in the official training split, per class:
+{% for c in classes %}{{ c }} {{ audit.test_with_near_train_twin[c] }}{{ ", " if not loop.last }}{% endfor %}.
+The clean test split is what is left; quote it beside the official figure.
+
+## Results
+
+| split | images | accuracy | macro-F1 | ECE | {% for c in classes %}recall {{ c }} | {% endfor %}
+|---|---|---|---|---|{% for c in classes %}---|{% endfor %}
+{% for split in ("official_test", "clean_test") %}{% set m = results[split] %}| {{ split }} | {{ m.images }} | {{ "%.4f" % m.accuracy }} | {{ "%.4f" % m.macro_f1 }} | {{ "%.4f" % m.ece }} | {% for c in classes %}{{ "%.3f" % m["recall_" + c] }} | {% endfor %}
+{% endfor %}
+Calibration: temperature {{ "%.3f" % results.temperature }} fitted on validation. ECE (15 bins) before -> after:
+validation {{ "%.4f" % results.validation_ece_before }} -> {{ "%.4f" % results.validation_ece_after }},
+clean test {{ "%.4f" % results.clean_test_ece_before }} -> {{ "%.4f" % results.clean_test.ece }}.
+
+![Confusion matrix, official test](confusion_matrix_official_test.png)
+![Confusion matrix, clean test](confusion_matrix_clean_test.png)
+
+## Training
+
+```bash
+{{ command }}
+```
+
+{{ training_details }}
+
+## Limitations
+
+- 2-D slices only: it sees one slice, not a volume, and knows nothing of the patient.
+- Trained on one pooled public dataset (figshare, SARTAJ, Br35H via Kaggle). Its tumour classes are mostly
+  contrast-enhanced T1 slices while `notumor` mixes T1, T2 and FLAIR, so the model may partly learn the source
+  rather than the pathology. Expect lower accuracy on other scanners, contrasts and collections.
+- Four classes only: other tumours and lesions will be forced into one of them.
+- The official test split shares near-duplicates with training; the clean-test figure is the honest one, and it
+  is still measured on the same sources as training.
+- Not validated clinically. Research use only; not for diagnosis.
+"""
+
+
+def _eval_results(results: dict, dataset: str) -> list[EvalResult]:
+    entries = []
+    for split in ("official_test", "clean_test"):
+        for metric, name in (("accuracy", "Accuracy"), ("macro_f1", "Macro F1")):
+            entries.append(EvalResult(
+                task_type="image-classification", task_name="Image Classification",
+                dataset_type=dataset, dataset_name=f"{dataset} ({SPLIT_TITLES[split]})",
+                dataset_split=split, metric_type="accuracy" if metric == "accuracy" else "f1",
+                metric_name=name, metric_value=round(results[split][metric], 4),
+                metric_args=None if metric == "accuracy" else {"average": "macro"}))
+    return entries
+
+
+def write_model_card(output_dir: str | Path, *, model_name: str, results: dict, audit: dict, dataset: str,
+                     command: str, starting_point: str, training_details: str, base_model: str | None = None,
+                     model_ref: str | None = None, license: str = "apache-2.0") -> Path:
+    card_data = ModelCardData(
+        license=license, library_name="transformers", pipeline_tag="image-classification",
+        datasets=[dataset], base_model=base_model, metrics=["accuracy", "f1"], model_name=model_name,
+        tags=["medical-imaging", "brain-mri", "brain-tumor", "image-classification", "research-only"],
+        eval_results=_eval_results(results, dataset),
+    )
+    card = ModelCard.from_template(
+        card_data, template_str=TEMPLATE, model_name=model_name, model_ref=model_ref or model_name,
+        results=results, audit=audit, sizes={k: sum(v.values()) for k, v in audit["split_sizes"].items()},
+        classes=CLASS_NAMES, dataset=dataset, command=command, starting_point=starting_point,
+        training_details=training_details,
+    )
+    path = Path(output_dir) / "README.md"
+    card.save(path)
+    return path

@@ -1,0 +1,83 @@
+"""Finding twins: the same slice (or nearly) in two splits.
+
+Public brain-MRI sets pool older sets, so one slice often sits in both Training and Testing,
+re-encoded or resized. A test image with a training twin measures memory, not skill, so:
+- the *clean test* split is the official test minus every image with a twin in the official
+  training split (train + validation);
+- training images that twin a validation image leave train, so early stopping and
+  calibration, which read validation, are not fooled.
+
+Two methods, both on decoded pixels, so files re-saved with other metadata still match:
+- exact: SHA-1 of the 8-bit grayscale pixels at their stored size;
+- near: the image shrunk to 32 x 32 grayscale, mean-centred and scaled to unit length; two
+  images are near twins when the cosine similarity of these vectors is >= a threshold (0.99 by
+  default, the figure the dataset notes use). Mean-centring ignores brightness offsets and unit
+  length ignores contrast, so re-encoded copies stay close while distinct slices fall apart.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+
+import numpy as np
+from datasets import Dataset
+from PIL import Image
+
+FINGERPRINT_SIZE = 32
+DEFAULT_NEAR_THRESHOLD = 0.99
+METHOD = (
+    "exact: SHA-1 of 8-bit grayscale pixels; near: cosine similarity of 32x32 grayscale, "
+    "mean-centred, unit-length thumbnails"
+)
+
+
+@dataclass
+class Fingerprints:
+    hashes: list[str]
+    vectors: np.ndarray  # (n, 32*32) float32, unit length (zero for flat images)
+
+
+def fingerprint_image(image: Image.Image) -> tuple[str, np.ndarray]:
+    gray = image.convert("L")
+    digest = hashlib.sha1(np.asarray(gray).tobytes() + str(gray.size).encode()).hexdigest()
+    thumb = np.asarray(gray.resize((FINGERPRINT_SIZE, FINGERPRINT_SIZE), Image.BILINEAR), dtype=np.float32).ravel()
+    thumb -= thumb.mean()
+    norm = np.linalg.norm(thumb)
+    return digest, thumb / norm if norm > 0 else thumb
+
+
+def fingerprint_dataset(dataset: Dataset) -> Fingerprints:
+    hashes, vectors = [], []
+    for image in dataset["image"] if len(dataset) else []:
+        digest, vector = fingerprint_image(image)
+        hashes.append(digest)
+        vectors.append(vector)
+    return Fingerprints(hashes, np.stack(vectors) if vectors else np.zeros((0, FINGERPRINT_SIZE**2), np.float32))
+
+
+@dataclass
+class TwinReport:
+    """For each query image: does it have an exact twin, a near twin, in the reference set."""
+
+    exact: np.ndarray  # bool per query image
+    near: np.ndarray  # bool per query image (includes exact twins)
+    best_similarity: np.ndarray  # highest cosine similarity to any reference image
+    reference_twins: np.ndarray  # bool per reference image: twin of at least one query image
+
+
+def find_twins(query: Fingerprints, reference: Fingerprints, threshold: float = DEFAULT_NEAR_THRESHOLD,
+               chunk: int = 1024) -> TwinReport:
+    reference_hashes = set(reference.hashes)
+    exact = np.array([h in reference_hashes for h in query.hashes], dtype=bool)
+    query_hashes = set(query.hashes)
+    reference_twins = np.array([h in query_hashes for h in reference.hashes], dtype=bool)
+    best = np.full(len(query.hashes), -1.0, dtype=np.float32)
+    # Chunked so a 7k x 7k comparison never holds more than chunk x n similarities at once.
+    for start in range(0, len(query.hashes), chunk):
+        similarities = query.vectors[start:start + chunk] @ reference.vectors.T
+        if similarities.size:
+            best[start:start + chunk] = similarities.max(axis=1)
+            reference_twins |= (similarities >= threshold).any(axis=0)
+    near = exact | (best >= threshold)
+    return TwinReport(exact=exact, near=near, best_similarity=best, reference_twins=reference_twins)

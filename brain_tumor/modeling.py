@@ -1,0 +1,127 @@
+"""Building the classifier: from a checkpoint (head swapped for our labels) or from a config.
+
+No pretrained weights can be downloaded on machines without the Hub, so a model can also start
+from a config: one of the named presets below, or any `config.json`. Image preprocessing always
+comes from an image processor saved beside the model, so `pipeline()` reproduces it.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import torch
+from torch import nn
+from transformers import (AutoConfig, AutoImageProcessor, AutoModelForImageClassification, ConvNextConfig,
+                          ResNetConfig, ViTImageProcessor)
+
+from .labels import id2label, label2id
+
+# Small from-config architectures sized for 2-D slices on a CPU (see the model card for the
+# one the default model uses and why).
+PRESETS = {
+    # ResNet-18 layout at half width: 2.8 M parameters, ~11 MB in float32.
+    "resnet18-half": lambda: ResNetConfig(layer_type="basic", embedding_size=32, hidden_sizes=[32, 64, 128, 256],
+                                          depths=[2, 2, 2, 2], downsample_in_first_stage=False),
+    # A narrower, shallower ResNet for quick experiments and tests.
+    "resnet-mini": lambda: ResNetConfig(layer_type="basic", embedding_size=16, hidden_sizes=[16, 32, 64, 128],
+                                        depths=[1, 1, 1, 1]),
+    # ConvNeXt with ConvNeXt-Tiny's depth pattern at half width: ~7 M parameters.
+    "convnext-half": lambda: ConvNextConfig(hidden_sizes=[48, 96, 192, 384], depths=[2, 2, 4, 2]),
+}
+# MRI slices are grey: one mean/std for all three (identical) channels.
+FROM_CONFIG_MEAN = [0.5, 0.5, 0.5]
+FROM_CONFIG_STD = [0.5, 0.5, 0.5]
+
+
+class ModelLoadError(ValueError):
+    """A model that cannot be loaded, with a message saying what was wrong."""
+
+
+def _offline_hint(name: str, error: Exception) -> ModelLoadError:
+    return ModelLoadError(
+        f"Could not load model {name!r}: it is not a local folder with a config.json, and fetching it from "
+        f"the Hugging Face Hub failed ({type(error).__name__}: {str(error).splitlines()[0] if str(error) else ''})."
+        f"{' HF_HUB_OFFLINE is set, so nothing was downloaded.' if os.environ.get('HF_HUB_OFFLINE') == '1' else ''}"
+        f" Pass a local model folder, or connect to the Hub."
+    )
+
+
+def load_config(config_name: str):
+    """A preset name, a folder or config.json path, or a Hub id -> a config with our four labels."""
+    if config_name in PRESETS:
+        config = PRESETS[config_name]()
+    else:
+        path = Path(config_name)
+        source = str(path.parent if path.is_file() else path) if path.exists() else config_name
+        try:
+            config = AutoConfig.from_pretrained(source)
+        except (OSError, ValueError) as error:
+            if path.exists():
+                raise ModelLoadError(f"{config_name!r} is not a valid model config: {error}") from error
+            known = ", ".join(PRESETS)
+            raise ModelLoadError(f"Unknown config {config_name!r}: not a preset ({known}), not a local "
+                                 f"config.json, and not loadable from the Hub ({type(error).__name__}).") from error
+    config.num_labels = len(id2label())
+    config.id2label, config.label2id = id2label(), label2id()
+    return config
+
+
+def build_from_config(config_name: str, image_size: int):
+    """A randomly initialised model and a plain resize-and-normalise image processor."""
+    config = load_config(config_name)
+    model = AutoModelForImageClassification.from_config(config)
+    processor = ViTImageProcessor(size={"height": image_size, "width": image_size}, resample=2,
+                                  image_mean=FROM_CONFIG_MEAN, image_std=FROM_CONFIG_STD)
+    return model, processor
+
+
+def build_from_checkpoint(model_name_or_path: str, cache_dir: str | None = None):
+    """A pretrained model with its head replaced for our labels, and its own image processor."""
+    try:
+        processor = AutoImageProcessor.from_pretrained(model_name_or_path, cache_dir=cache_dir)
+        model = AutoModelForImageClassification.from_pretrained(
+            model_name_or_path, num_labels=len(id2label()), id2label=id2label(), label2id=label2id(),
+            ignore_mismatched_sizes=True, cache_dir=cache_dir)
+    except OSError as error:
+        if Path(model_name_or_path).is_dir():
+            raise ModelLoadError(f"Model folder {model_name_or_path!r} is incomplete: {error}") from error
+        raise _offline_hint(model_name_or_path, error) from error
+    calm_batch_norm(model)
+    return model, processor
+
+
+def calm_batch_norm(model: nn.Module, momentum: float = 0.1) -> None:
+    """Give batch norm a usual momentum before fine-tuning.
+
+    transformers' MobileNetV2 (mirroring TF-slim) uses momentum 0.997, which in PyTorch's
+    convention keeps almost only the newest batch: the first training step would replace the
+    pretrained running statistics with one small batch's.
+    """
+    for module in model.modules():
+        if isinstance(module, nn.modules.batchnorm._BatchNorm) and module.momentum and module.momentum > 0.5:
+            module.momentum = momentum
+
+
+def classifier_layer(model: nn.Module) -> nn.Linear:
+    """The final linear layer that produces the logits."""
+    head = getattr(model, "classifier", None)
+    linears = [m for m in head.modules() if isinstance(m, nn.Linear)] if head is not None else []
+    if not linears:
+        raise ValueError(f"{type(model).__name__} has no linear classifier head to calibrate.")
+    return linears[-1]
+
+
+@torch.no_grad()
+def fold_temperature(model: nn.Module, temperature: float) -> None:
+    """Divide the logits by `temperature` inside the model, so softmax gives calibrated probabilities.
+
+    logits / T = (W x + b) / T = (W / T) x + b / T: scaling the last layer is exact, keeps the
+    argmax, and needs no code at inference time (pipeline() just works).
+    """
+    if temperature <= 0:
+        raise ValueError(f"temperature must be positive, got {temperature}")
+    layer = classifier_layer(model)
+    layer.weight.div_(temperature)
+    if layer.bias is not None:
+        layer.bias.div_(temperature)

@@ -1,0 +1,220 @@
+#!/usr/bin/env python
+"""Fine-tune an image classifier on brain MRI slices with transformers' Trainer.
+
+Runs unchanged on one CPU, one GPU or many (`accelerate launch train_hf.py ...`).
+
+    # a pretrained Hub checkpoint on a Hub dataset (needs network)
+    python train_hf.py --model_name_or_path facebook/convnext-tiny-224 --dataset_name <hub-id> --output_dir runs/convnext
+    # offline, from a config, on the local Kaggle-layout copy
+    python train_hf.py --config_name resnet18-half --dataset_name ../shared/data/brain-tumor-mri-v1 --output_dir runs/r18
+
+A JSON file with the same keys may replace the flags: `python train_hf.py args.json`.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import shlex
+import sys
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+from scipy.special import softmax
+from transformers import EarlyStoppingCallback, HfArgumentParser, Trainer, TrainingArguments, set_seed
+
+from brain_tumor import hub
+from brain_tumor.calibration import fit_temperature
+from brain_tumor.card import write_model_card
+from brain_tumor.data import load_brain_mri, subsample
+from brain_tumor.metrics import classification_metrics, compute_metrics, expected_calibration_error, save_confusion_matrix
+from brain_tumor.modeling import PRESETS, build_from_checkpoint, build_from_config, fold_temperature
+from brain_tumor.splits import make_splits
+from brain_tumor.transforms import collate, make_eval_transform, make_train_transform
+
+logger = logging.getLogger("train_hf")
+DEFAULT_CHECKPOINT = "facebook/convnext-tiny-224"
+
+
+@dataclass
+class ModelArguments:
+    model_name_or_path: str | None = field(default=None, metadata={
+        "help": f"Pretrained checkpoint: a Hub id or a local folder; its head is replaced for our four labels. "
+                f"Default {DEFAULT_CHECKPOINT} unless --config_name is given."})
+    config_name: str | None = field(default=None, metadata={
+        "help": f"Train from scratch (no pretrained weights) from this config: a preset ({', '.join(PRESETS)}), "
+                "a config.json path or folder, or a Hub id."})
+    image_size: int = field(default=224, metadata={"help": "Input size in pixels, for --config_name models."})
+    cache_dir: str | None = field(default=None, metadata={"help": "Where downloaded models and datasets are cached."})
+
+    def __post_init__(self):
+        if self.model_name_or_path and self.config_name:
+            raise ValueError("Pass either --model_name_or_path (fine-tune a checkpoint) or --config_name "
+                             "(train from scratch), not both.")
+        if not self.config_name and not self.model_name_or_path:
+            self.model_name_or_path = DEFAULT_CHECKPOINT
+        if self.image_size < 32:
+            raise ValueError(f"--image_size must be at least 32 pixels, got {self.image_size}.")
+
+
+@dataclass
+class DataTrainingArguments:
+    dataset_name: str | None = field(default=None, metadata={
+        "help": "A Hub dataset id, a local folder in the Kaggle layout (Training/<class>/, Testing/<class>/), "
+                "or a folder written by DatasetDict.save_to_disk. Needs 'train' and 'test' splits."})
+    dataset_config_name: str | None = field(default=None, metadata={"help": "Dataset configuration on the Hub."})
+    dataset_card_id: str | None = field(default=None, metadata={
+        "help": "How the model card names the dataset (a Hub dataset id). Default: --dataset_name, or the "
+                "folder's name for a local folder."})
+    validation_fraction: float = field(default=0.15, metadata={
+        "help": "Share of the official training split held out (stratified, seeded) for validation."})
+    near_duplicate_threshold: float = field(default=0.99, metadata={
+        "help": "Cosine similarity of 32x32 thumbnails at or above which two images count as twins."})
+    max_train_samples: int | None = field(default=None, metadata={"help": "Truncate training (quick runs)."})
+    max_eval_samples: int | None = field(default=None, metadata={
+        "help": "Truncate validation and each test split (quick runs; figures are then not comparable)."})
+    early_stopping_patience: int | None = field(default=None, metadata={
+        "help": "Stop after this many evaluations without a better validation macro-F1."})
+
+    def __post_init__(self):
+        if not self.dataset_name:
+            raise ValueError("--dataset_name is required: a Hub dataset id or a local folder "
+                             "(e.g. ../shared/data/brain-tumor-mri-v1).")
+        if not 0 < self.validation_fraction < 0.5:
+            raise ValueError(f"--validation_fraction must be in (0, 0.5), got {self.validation_fraction}.")
+        if not 0 < self.near_duplicate_threshold <= 1:
+            raise ValueError(f"--near_duplicate_threshold must be in (0, 1], got {self.near_duplicate_threshold}.")
+        if self.dataset_card_id is None:
+            path = Path(self.dataset_name)
+            self.dataset_card_id = path.resolve().name if path.exists() else self.dataset_name
+
+
+@dataclass
+class BrainTumorTrainingArguments(TrainingArguments):
+    """TrainingArguments with defaults suited to this task: evaluate and keep the best model by
+    validation macro-F1 every epoch. Every TrainingArguments flag still works."""
+
+    output_dir: str | None = field(default="runs/brain-tumor", metadata={"help": "Where the model is written."})
+    eval_strategy: str = field(default="epoch", metadata={"help": "When to evaluate on validation."})
+    save_strategy: str = field(default="epoch", metadata={"help": "When to save a checkpoint."})
+    load_best_model_at_end: bool = field(default=True, metadata={"help": "Keep the best checkpoint, not the last."})
+    metric_for_best_model: str | None = field(default="macro_f1", metadata={"help": "Validation metric to pick by."})
+    save_total_limit: int | None = field(default=2, metadata={"help": "Checkpoints kept on disk."})
+    remove_unused_columns: bool = field(default=False, metadata={"help": "Must stay False: transforms read 'image'."})
+    logging_steps: float = field(default=20, metadata={"help": "Log every N steps."})
+
+
+def parse_args(argv=None):
+    parser = HfArgumentParser((ModelArguments, DataTrainingArguments, BrainTumorTrainingArguments))
+    argv = sys.argv[1:] if argv is None else argv
+    if len(argv) == 1 and argv[0].endswith(".json"):
+        return parser.parse_json_file(json_file=str(Path(argv[0]).resolve()))
+    return parser.parse_args_into_dataclasses(args=argv)
+
+
+def predict_logits(trainer: Trainer, dataset):
+    output = trainer.predict(dataset)
+    return np.asarray(output.predictions), np.asarray(output.label_ids)
+
+
+def main(argv=None) -> dict:
+    model_args, data_args, training_args = parse_args(argv)
+    logging.basicConfig(format="%(asctime)s %(levelname)s %(name)s: %(message)s", level=logging.INFO)
+    set_seed(training_args.seed)
+    # We push once at the end (model, processor, card and plots together), not from inside Trainer.
+    push_to_hub, training_args.push_to_hub = training_args.push_to_hub, False
+
+    # Data: canonical labels, official test kept apart, validation carved from train, twins removed.
+    dataset = load_brain_mri(data_args.dataset_name, data_args.dataset_config_name, model_args.cache_dir)
+    splits = make_splits(dataset, data_args.validation_fraction, training_args.seed, data_args.near_duplicate_threshold)
+    logger.info("Split audit: %s", json.dumps(splits.audit))
+    train = subsample(splits.train, data_args.max_train_samples, training_args.seed)
+    evaluation_sets = {name: subsample(getattr(splits, name), data_args.max_eval_samples, training_args.seed)
+                       for name in ("validation", "official_test", "clean_test")}
+
+    # Model and the preprocessing that travels with it.
+    if model_args.config_name:
+        model, image_processor = build_from_config(model_args.config_name, model_args.image_size)
+        base_model = None
+    else:
+        model, image_processor = build_from_checkpoint(model_args.model_name_or_path, model_args.cache_dir)
+        base_model = model_args.model_name_or_path
+
+    train.set_transform(make_train_transform(image_processor, training_args.seed))
+    for split in evaluation_sets.values():
+        split.set_transform(make_eval_transform(image_processor))
+
+    # Train, keeping the checkpoint with the best validation macro-F1.
+    callbacks = ([EarlyStoppingCallback(data_args.early_stopping_patience)]
+                 if data_args.early_stopping_patience else [])
+    trainer = Trainer(model=model, args=training_args, train_dataset=train,
+                      eval_dataset=evaluation_sets["validation"], data_collator=collate,
+                      compute_metrics=compute_metrics, callbacks=callbacks)
+    train_result = trainer.train()
+
+    # Calibrate on validation and fold the temperature into the head.
+    validation_logits, validation_labels = predict_logits(trainer, evaluation_sets["validation"])
+    temperature = fit_temperature(validation_logits, validation_labels)
+    fold_temperature(trainer.model, temperature)
+    results = {
+        "train_runtime_s": train_result.metrics.get("train_runtime"),
+        "train_images": len(train),
+        "temperature": temperature,
+        "validation_ece_before": expected_calibration_error(softmax(validation_logits, 1), validation_labels),
+        "validation_ece_after": expected_calibration_error(softmax(validation_logits / temperature, 1),
+                                                           validation_labels),
+    }
+
+    # Evaluate the calibrated model on the official and the clean test split.
+    output_dir = Path(training_args.output_dir)
+    for name in ("official_test", "clean_test"):
+        logits, labels = predict_logits(trainer, evaluation_sets[name])
+        results[name] = {"images": len(labels), **classification_metrics(logits, labels)}
+        if name == "clean_test":
+            results["clean_test_ece_before"] = expected_calibration_error(softmax(logits * temperature, 1), labels)
+        if trainer.is_world_process_zero():
+            output_dir.mkdir(parents=True, exist_ok=True)
+            save_confusion_matrix(logits, labels, output_dir / f"confusion_matrix_{name}.png",
+                                  f"{name} ({len(labels)} images)")
+    logger.info("Results: %s", json.dumps(results, indent=1))
+
+    # Save model, image processor, card and figures: everything pipeline() and the Hub need.
+    trainer.save_model(str(output_dir))
+    if trainer.is_world_process_zero():
+        image_processor.save_pretrained(output_dir)
+        (output_dir / "all_results.json").write_text(json.dumps({**results, "split_audit": splits.audit}, indent=2))
+        command = "python train_hf.py " + shlex.join(sys.argv[1:] if argv is None else argv)
+        write_model_card(
+            output_dir, model_name=training_args.hub_model_id or output_dir.name, results=results,
+            audit=splits.audit, dataset=data_args.dataset_card_id, command=command, base_model=base_model,
+            model_ref=training_args.hub_model_id or str(output_dir),
+            starting_point=describe_starting_point(model_args),
+            training_details=describe_training(training_args))
+        if push_to_hub:
+            url = hub.push_folder(output_dir, training_args.hub_model_id or output_dir.name,
+                                  private=training_args.hub_private_repo, token=training_args.hub_token)
+            logger.info("Pushed to %s", url)
+    return results
+
+
+def describe_starting_point(model_args: ModelArguments) -> str:
+    if model_args.config_name:
+        return (f"Trained from scratch from the config `{model_args.config_name}` at {model_args.image_size} px: no "
+                "pretrained weights. With network access, fine-tune a pretrained checkpoint instead "
+                f"(`--model_name_or_path {DEFAULT_CHECKPOINT}`); pretrained features usually generalise better.")
+    return f"Fine-tuned from `{model_args.model_name_or_path}`; its classifier head was replaced for the four labels."
+
+
+def describe_training(training_args: TrainingArguments) -> str:
+    keys = ("num_train_epochs", "max_steps", "per_device_train_batch_size", "learning_rate", "weight_decay",
+            "lr_scheduler_type", "warmup_steps", "label_smoothing_factor", "seed", "metric_for_best_model")
+    settings = {key: value for key, value in asdict(training_args).items() if key in keys}
+    return ("Augmentation (training only): random resized crop (75-100 % area, aspect 0.8-1.25), horizontal flip, "
+            "rotation up to 12 degrees, scale 0.9-1.1, shift up to 6 %, brightness/contrast +-25 %, gamma 0.7-1.4, "
+            "blur or noise, down-scaling, JPEG quality 30-95, and burnt-in text in corners. Eval uses the "
+            "image processor alone.\n\nSettings: " + ", ".join(f"`{k}={v}`" for k, v in settings.items()) + ".")
+
+
+if __name__ == "__main__":
+    main()
