@@ -67,7 +67,7 @@ def load_slice(path_or_bytes, filename: str | None = None, slice_index: int | No
     elif kind == "DICOM":
         scan = _load_dicom(data, slice_index)
     else:
-        scan = _load_pil(data, slice_index)
+        scan = _load_pil(data, slice_index, kind)
     width, height = scan.image.size
     if min(width, height) < MIN_SIDE:
         raise ScanError(
@@ -194,13 +194,13 @@ def _looks_like_text(head: bytes) -> bool:
 # --- PIL formats ----------------------------------------------------------------------------
 
 
-def _load_pil(data: bytes, slice_index: int | None) -> LoadedScan:
+def _load_pil(data: bytes, slice_index: int | None, kind: str) -> LoadedScan:
     try:
         img = Image.open(io.BytesIO(data), formats=_PIL_FORMATS)
     except Image.DecompressionBombError:
         raise ScanError(f"The image is too large to decode safely; the limit is {MAX_PIXELS / 1e6:.0f} megapixels.") from None
     except (OSError, SyntaxError, ValueError, struct.error) as error:
-        raise ScanError(f"The file looks like {sniff_format(data)} but cannot be opened: it is damaged or truncated ({error}).") from None
+        raise ScanError(f"The file looks like {kind} but cannot be opened: it is damaged or truncated ({error}).") from None
     fmt = img.format or "image"
     width, height = img.size
     if width * height > MAX_PIXELS:
@@ -261,7 +261,7 @@ def scale_to_uint8(arr: np.ndarray, low_pct: float = 0.5, high_pct: float = 99.5
 
 def _pick_index(slice_index: int | None, count: int, what: str) -> int:
     if slice_index is None:
-        return count // 2 if what != "page" else 0 if count == 1 else count // 2
+        return count // 2  # the middle slice of a stack usually cuts through the brain
     if not 0 <= int(slice_index) < count:
         raise ScanError(f"The file has {count} {what}{'s' if count != 1 else ''} (0 to {count - 1}); {what} {slice_index} does not exist.")
     return int(slice_index)
@@ -336,12 +336,14 @@ def _dicom_to_scan(ds, arr: np.ndarray, frames: int, index: int) -> LoadedScan:
 
 
 def _dicom_window(ds) -> tuple[float, float] | None:
+    from pydicom.multival import MultiValue
+
     centre, width = ds.get("WindowCenter"), ds.get("WindowWidth")
-    if centre is None or width is None:
+    if centre is None or width is None or centre == "" or width == "":
         return None
     # Both may be multi-valued (several suggested windows): the first is the default one.
-    centre = float(centre.value[0] if centre.VM > 1 else centre.value)
-    width = float(width.value[0] if width.VM > 1 else width.value)
+    centre = float(centre[0] if isinstance(centre, MultiValue) else centre)
+    width = float(width[0] if isinstance(width, MultiValue) else width)
     return (centre, width) if width >= 1 else None
 
 
@@ -388,42 +390,53 @@ def _load_nifti(data: bytes, slice_index: int | None) -> LoadedScan:
             f"The NIfTI file is {len(shape)}-D ({'x'.join(map(str, shape))}): a time series or a "
             "multi-volume scan. Upload a 3-D structural volume or a single 2-D slice."
         )
-    if len(shape) < 2 or min(shape[:2]) < 1:
-        raise ScanError(f"The NIfTI file has shape {shape}; it holds no 2-D image.")
     if int(np.prod(shape, dtype=np.int64)) > MAX_VOLUME_VOXELS:
         raise ScanError(f"The NIfTI volume is {'x'.join(map(str, shape))} voxels; the limit is {MAX_VOLUME_VOXELS:,} voxels.")
+    axes = [i for i, n in enumerate(shape) if n > 1]
+    if len(axes) < 2:
+        raise ScanError(f"The NIfTI file has shape {shape}; it holds no 2-D image.")
 
-    # Find the voxel axis closest to the head-foot direction, so the slices are axial whatever
-    # the storage order, then orient the slice like a radiology viewer: anterior at the top,
-    # patient's right on the image's left.
-    ornt = nib.io_orientation(img.affine) if len(shape) == 3 else np.array([[0, 1], [1, 1]])
-    axial_axis = int(np.flatnonzero(ornt[:, 0] == 2)[0]) if len(shape) == 3 else None
+    # Slice across the voxel axis closest to the head-foot direction, so the slices are axial
+    # whatever the storage order; a file with one plane only is shown as that plane.
+    ornt = nib.io_orientation(img.affine)
+    if np.isnan(ornt).any():  # degenerate affine: trust the storage order
+        ornt = np.array([[0, 1], [1, 1], [2, 1]], dtype=float)
+    axial_axis = None
+    if len(axes) == 3:
+        axial_axis = int(np.flatnonzero(ornt[:, 0] == 2)[0])
     count = shape[axial_axis] if axial_axis is not None else 1
     index = _pick_index(slice_index, count, "slice")
     try:
         if axial_axis is None:
-            arr = np.asarray(img.dataobj).reshape(shape[:2])
+            arr = np.asarray(img.dataobj).reshape([shape[i] for i in axes])
+            in_plane = axes
         else:
             slicer = [slice(None)] * 3
             slicer[axial_axis] = index
-            arr = np.asarray(img.dataobj[tuple(slicer)]).reshape([n for i, n in enumerate(shape) if i != axial_axis])
+            arr = np.asarray(img.dataobj[tuple(slicer)])
+            in_plane = [i for i in range(3) if i != axial_axis]
+            arr = arr.reshape([shape[i] for i in in_plane])
     except Exception as error:  # truncated data, bad dtype...
         raise ScanError(f"The NIfTI image data cannot be read: it is damaged or truncated ({_first_line(error)}).") from None
-    in_plane = [i for i in range(len(shape)) if i != axial_axis][:2]
-    arr = _orient_axial(arr, ornt[in_plane])
+    arr = _orient_slice(arr, ornt[in_plane])
     notes = ["scaled to 8-bit by the slice's 0.5-99.5 percentiles"]
     if count > 1:
         notes.insert(0, f"3-D volume with {count} axial slices: slice {index} shown")
     return LoadedScan(image=scale_to_uint8(arr), format="NIfTI", num_slices=count, slice_index=index, notes=notes)
 
 
-def _orient_axial(arr: np.ndarray, ornt: np.ndarray) -> np.ndarray:
-    """Reorder a 2-D slice to RAS (x=right, y=anterior), then to radiological display order."""
+def _orient_slice(arr: np.ndarray, ornt: np.ndarray) -> np.ndarray:
+    """Show a 2-D slice as a radiology viewer does.
+
+    `ornt` gives, for each array axis, the RAS world axis it runs along and its sign. The slice
+    is first put in world order (first axis = lower world axis, both increasing), then displayed
+    with the higher world axis (anterior, or superior) at the top and the lower one (patient's
+    right) on the image's left: the radiological convention of the dataset's JPEGs.
+    """
     if ornt[0, 0] > ornt[1, 0]:  # stored as (A-P, R-L): swap to (R-L, A-P)
         arr, ornt = arr.T, ornt[::-1]
     if ornt[0, 1] < 0:
         arr = arr[::-1, :]
     if ornt[1, 1] < 0:
         arr = arr[:, ::-1]
-    # arr[x, y] in RAS: rows = anterior first, columns = patient right first.
     return np.ascontiguousarray(arr[::-1, ::-1].T)

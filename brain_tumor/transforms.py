@@ -56,6 +56,8 @@ class TrainTransform:
         self.mean = np.asarray(image_processor.image_mean, dtype=np.float32)
         self.std = np.asarray(image_processor.image_std, dtype=np.float32)
         self.rng = random.Random(seed)
+        self.seed = seed
+        self._torch_seed = None
         self.augment = A.Compose([
             A.RandomResizedCrop(size=(height, width), scale=(0.75, 1.0), ratio=(0.8, 1.25), p=1.0),
             A.HorizontalFlip(p=0.5),
@@ -67,7 +69,19 @@ class TrainTransform:
             A.ImageCompression(quality_range=(30, 95), p=0.5),
         ], seed=seed)
 
+    def _reseed_for_worker(self) -> None:
+        # DataLoader workers get copies of this object; without reseeding, every worker (and every
+        # epoch's new workers) would replay the same augmentations. torch gives each worker of each
+        # epoch its own initial seed, derived from the Trainer's seed, so this stays reproducible.
+        torch_seed = torch.initial_seed()
+        if torch_seed != self._torch_seed:
+            self._torch_seed = torch_seed
+            worker_seed = (self.seed + torch_seed) % 2**32
+            self.rng.seed(worker_seed)
+            self.augment.set_random_seed(worker_seed)
+
     def __call__(self, image: Image.Image) -> torch.Tensor:
+        self._reseed_for_worker()
         array = np.asarray(image.convert("RGB"))
         if self.rng.random() < 0.3:
             array = burn_in_text(array, self.rng)

@@ -1,7 +1,29 @@
 import os
+import sys
+from pathlib import Path
+
+import pytest
 
 # Tests never wait on the network: the Hub is unreachable on build machines and in CI.
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+
+TESTS_DIR = Path(__file__).resolve().parent
+sys.path.insert(0, str(TESTS_DIR))  # for tests/synthetic.py and other test helpers
+REAL_DATASET = TESTS_DIR.parent.parent / "shared" / "data" / "brain-tumor-mri-v1"
+
+
+@pytest.fixture(scope="session")
+def kaggle_folder(tmp_path_factory):
+    from synthetic import make_kaggle_folder
+
+    return make_kaggle_folder(tmp_path_factory.mktemp("kaggle"))
+
+
+@pytest.fixture(scope="session")
+def real_dataset():
+    if not (REAL_DATASET / "Training").is_dir():
+        pytest.skip(f"real dataset not found at {REAL_DATASET}")
+    return REAL_DATASET

@@ -1,0 +1,185 @@
+"""Gradio app (a Hugging Face Space) over brain_tumor.inference.Predictor.
+
+Model: env BRAIN_TUMOR_MODEL (Hub id or folder), else the embedded model. API: `/predict`
+takes one image file and returns {label: probability}. Run: `python app.py` (port 7860).
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections import OrderedDict
+from pathlib import Path
+
+import gradio as gr
+
+from brain_tumor import DEFAULT_MODEL
+from brain_tumor.imaging import ACCEPTED, MAX_FILE_BYTES, ScanError, load_slice
+from brain_tumor.inference import ModelLoadError, Predictor
+
+HERE = Path(__file__).resolve().parent
+EXAMPLES = sorted(str(p) for p in (HERE / "examples").iterdir() if p.suffix in (".jpg", ".png", ".dcm", ".gz", ".nii")) if (HERE / "examples").is_dir() else []
+START_MODEL = os.environ.get("BRAIN_TUMOR_MODEL", DEFAULT_MODEL)
+UPLOAD_DIR = Path(gr.utils.get_upload_folder()).resolve()
+
+NOTICE = (
+    "**Research demo, not a medical device: do not use it for diagnosis.** "
+    "Uploads are read in memory and deleted as soon as they are read; nothing is stored or logged, "
+    "and flagging is off. Derived images (slice preview, heat map) are removed from the server "
+    "within five minutes."
+)
+
+
+class Models:
+    """Loaded predictors by name. Each browser session picks its own model, so one visitor
+    switching models never changes what another sees; a few stay loaded (LRU) to bound memory."""
+
+    def __init__(self, keep: int = 3):
+        self.keep, self._loaded, self._lock = keep, OrderedDict(), threading.Lock()
+        self.start_error = None
+        try:
+            self.get(START_MODEL)
+        except ModelLoadError as error:  # keep serving: the page explains what is missing
+            self.start_error = str(error)
+
+    def get(self, name: str) -> Predictor:
+        with self._lock:  # one load at a time; loads are rare, predictions do not take the lock
+            if name not in self._loaded:
+                self._loaded[name] = Predictor.from_pretrained(name)
+                while len(self._loaded) > self.keep:
+                    self._loaded.popitem(last=False)
+            self._loaded.move_to_end(name)
+            return self._loaded[name]
+
+
+MODELS = Models()
+
+
+def _read_upload(payload) -> tuple[bytes, str]:
+    """Bytes and original name of an uploaded file; the server's copy is deleted at once."""
+    if not payload:
+        raise ScanError(f"No file was uploaded. Upload one {ACCEPTED} file.")
+    path = Path(payload["path"]).resolve()
+    name = payload.get("orig_name") or path.name
+    size = path.stat().st_size
+    if size > MAX_FILE_BYTES:
+        data = None
+    else:
+        data = path.read_bytes()
+    # Example files live in Gradio's cache too but must survive; only uploads are deleted.
+    protected = set().union(*(getattr(block, "keep_in_cache", set()) for block in demo.blocks.values()))
+    if UPLOAD_DIR in path.parents and str(path) not in protected and payload["path"] not in protected:
+        path.unlink(missing_ok=True)
+        if path.parent != UPLOAD_DIR and not any(path.parent.iterdir()):
+            path.parent.rmdir()
+    if data is None:
+        raise ScanError(f"The file is {size / 2**20:.0f} MB; the limit is {MAX_FILE_BYTES // 2**20} MB.")
+    return data, name
+
+
+def _format(prediction) -> str:
+    heading = "Not a brain MRI slice" if prediction.not_mri else "Uncertain" if prediction.uncertain else "Prediction"
+    scan = prediction.scan
+    source = f"{scan.format}, slice {scan.slice_index + 1} of {scan.num_slices}" if scan.num_slices > 1 else scan.format
+    notes = f" ({'; '.join(scan.notes)})" if scan.notes else ""
+    return f"### {heading}\n{prediction.verdict}\n\n<small>Read as {source}{notes}.</small>"
+
+
+def analyse(payload, model_name):
+    """UI: file -> (stored bytes, slider, preview, probabilities, heat map, verdict)."""
+    empty = (None, gr.Slider(visible=False), None, None, None)
+    if not payload:
+        return (*empty, "")
+    try:
+        data, name = _read_upload(payload)
+    except ScanError as error:
+        return (*empty, f"### Cannot read this file\n{error}")
+    # The bytes stay in this session's memory (gr.State, with a time limit) so the slider can
+    # show other slices without a second upload; they never touch the disk again.
+    stored = {"data": data, "name": name}
+    return (stored, *show_slice(stored, None, model_name))
+
+
+def show_slice(stored, slice_index, model_name):
+    """UI: (re)classify one slice of the stored upload."""
+    hidden = gr.Slider(visible=False)
+    if not stored:
+        return hidden, None, None, None, ""
+    try:
+        predictor = MODELS.get(model_name or START_MODEL)
+        scan = load_slice(stored["data"], filename=stored["name"], slice_index=None if slice_index is None else int(slice_index))
+        prediction = predictor.predict(scan)
+    except (ScanError, ModelLoadError) as error:
+        return hidden, None, None, None, f"### Cannot analyse this file\n{error}"
+    slider = gr.Slider(minimum=0, maximum=scan.num_slices - 1, value=scan.slice_index, step=1, visible=scan.num_slices > 1)
+    return slider, scan.image, prediction.probabilities, prediction.heatmap, _format(prediction)
+
+
+def predict(image_file) -> dict[str, float]:
+    """API `/predict`: one image file in, {label: probability} out (the default model)."""
+    try:
+        data, name = _read_upload(image_file)
+        return MODELS.get(START_MODEL).predict(load_slice(data, filename=name), heatmap=False).probabilities
+    except (ScanError, ModelLoadError) as error:
+        raise gr.Error(str(error)) from None
+
+
+def switch_model(name):
+    """UI: load another model (Hub id or folder) for this session; errors keep the old one."""
+    name = (name or "").strip() or START_MODEL
+    try:
+        predictor = MODELS.get(name)
+    except ModelLoadError as error:
+        return gr.skip(), f"**Could not load that model.** {error}"
+    return name, _model_status(name, predictor)
+
+
+def _model_status(name, predictor=None) -> str:
+    if predictor is None:
+        return f"**No model loaded.** {MODELS.start_error} Enter a Hub id or a model folder below."
+    checks = "fitted checks" if predictor.checks_fitted else "default checks (this model has no fitted ones)"
+    return f"Model: `{name}` - classes {', '.join(predictor.labels)}; {checks}."
+
+
+with gr.Blocks(title="Brain tumour MRI classifier", delete_cache=(60, 300)) as demo:
+    gr.Markdown("# Brain tumour MRI classifier\nClassifies one axial brain MRI slice as glioma, meningioma, pituitary tumour or no tumour.")
+    gr.Markdown(NOTICE, elem_id="notice")
+    model_name = gr.State(START_MODEL)
+    stored = gr.State(None, time_to_live=900)  # the upload, in memory, for the slice slider
+    with gr.Row():
+        with gr.Column():
+            file_in = gr.File(label=f"Scan file: {ACCEPTED}", elem_id="scan-file")
+            slider = gr.Slider(label="Slice (3-D volumes, stacks)", minimum=0, maximum=1, step=1, visible=False)
+            preview = gr.Image(label="Slice as read", type="pil", interactive=False, height=300)
+        with gr.Column():
+            label_out = gr.Label(num_top_classes=4, label="Probabilities", elem_id="probabilities")
+            heatmap_out = gr.Image(label="Heat map (Grad-CAM, predicted class)", interactive=False, height=300, elem_id="heatmap")
+            verdict_out = gr.Markdown(elem_id="verdict")
+    gr.Examples(EXAMPLES, inputs=[file_in], label="Examples: real scans from the dataset's official test split, named by their true class")
+    with gr.Accordion("Model", open=False):
+        status = gr.Markdown(_model_status(START_MODEL, None if MODELS.start_error else MODELS.get(START_MODEL)))
+        with gr.Row():
+            model_box = gr.Textbox(label="Model: Hugging Face Hub id or local folder", placeholder=START_MODEL, scale=4)
+            load_button = gr.Button("Load model", scale=1)
+
+    ui_outputs = [slider, preview, label_out, heatmap_out, verdict_out]
+    # preprocess=False hands the upload over as {path, orig_name}: Gradio still checks that the
+    # path is one of its uploads, and we delete the file ourselves once read.
+    file_in.change(analyse, [file_in, model_name], [stored, *ui_outputs], preprocess=False, api_visibility="private")
+    slider.release(show_slice, [stored, slider, model_name], ui_outputs, api_visibility="private")
+    load_button.click(switch_model, [model_box], [model_name, status], api_visibility="private")
+    model_box.submit(switch_model, [model_box], [model_name, status], api_visibility="private")
+    # The API endpoint: hidden components, so the page stays simple.
+    api_file = gr.File(visible=False)
+    api_out = gr.JSON(visible=False)
+    gr.Button(visible=False).click(predict, [api_file], [api_out], api_name="predict", preprocess=False)
+
+# Bounded concurrency: two predictions at a time (CPU Spaces have two cores); up to 256 waiting.
+demo.queue(default_concurrency_limit=2, max_size=256)
+
+if __name__ == "__main__":
+    demo.launch(
+        server_name=os.environ.get("GRADIO_SERVER_NAME", "0.0.0.0"),
+        server_port=int(os.environ.get("GRADIO_SERVER_PORT", "7860")),
+        max_file_size=MAX_FILE_BYTES,
+    )

@@ -1,0 +1,117 @@
+"""End to end: train_hf.main() on a tiny synthetic dataset, then load what it wrote with pipeline()."""
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from huggingface_hub import HfApi
+from transformers import pipeline
+
+import train_hf
+from brain_tumor.data import DatasetError
+from brain_tumor.labels import CLASS_NAMES
+from brain_tumor.modeling import ModelLoadError
+from synthetic import make_slice
+
+TINY_RUN = ["--config_name", "resnet-mini", "--image_size", "32", "--max_steps", "6",
+            "--per_device_train_batch_size", "8", "--per_device_eval_batch_size", "16",
+            "--eval_strategy", "steps", "--eval_steps", "3", "--save_strategy", "steps", "--save_steps", "3",
+            "--learning_rate", "1e-3", "--logging_steps", "1", "--seed", "0"]
+
+
+@pytest.fixture(scope="module")
+def trained_run(kaggle_folder, tmp_path_factory):
+    output_dir = tmp_path_factory.mktemp("run") / "model"
+    results = train_hf.main(["--dataset_name", str(kaggle_folder), "--output_dir", str(output_dir), *TINY_RUN])
+    return output_dir, results
+
+
+def test_pipeline_loads_the_output_and_answers_with_the_four_labels(trained_run, tmp_path):
+    output_dir, _ = trained_run
+    image_path = tmp_path / "slice.png"
+    make_slice("glioma", np.random.default_rng(0), 64).save(image_path)
+    classify = pipeline("image-classification", model=str(output_dir))
+    answer = classify(str(image_path), top_k=4)
+    assert sorted(item["label"] for item in answer) == sorted(CLASS_NAMES)
+    assert abs(sum(item["score"] for item in answer) - 1) < 1e-4
+
+
+def test_results_card_and_plots_are_written(trained_run):
+    output_dir, results = trained_run
+    saved = json.loads((output_dir / "all_results.json").read_text())
+    assert saved["official_test"]["images"] == 16 and saved["clean_test"]["images"] <= 16
+    assert saved["temperature"] == pytest.approx(results["temperature"]) and results["temperature"] > 0
+    for split in ("official_test", "clean_test"):
+        assert set(saved[split]) >= {"accuracy", "macro_f1", "ece", *(f"recall_{c}" for c in CLASS_NAMES)}
+        assert (output_dir / f"confusion_matrix_{split}.png").stat().st_size > 1000
+    card = (output_dir / "README.md").read_text()
+    assert "pipeline_tag: image-classification" in card and "model-index" in card
+    assert "split: official_test" in card and "split: clean_test" in card
+    assert "not for diagnosis" in card and "python train_hf.py --dataset_name" in card
+    config = json.loads((output_dir / "config.json").read_text())
+    assert config["id2label"] == {str(i): name for i, name in enumerate(CLASS_NAMES)}
+
+
+def test_push_to_hub_uploads_the_output_folder(kaggle_folder, tmp_path, monkeypatch):
+    calls = {}
+
+    class RepoUrl(str):
+        repo_id = "someone/brain-tumor-test"
+
+    # The Hub's network boundary: the two HfApi calls push_folder makes.
+    def create_repo(self, repo_id, **kwargs):
+        calls["create"] = repo_id
+        return RepoUrl(f"https://huggingface.co/{repo_id}")
+
+    def upload_folder(self, **kwargs):
+        calls["upload"] = {**kwargs, "files": sorted(p.name for p in Path(kwargs["folder_path"]).iterdir())}
+
+    monkeypatch.setattr(HfApi, "create_repo", create_repo)
+    monkeypatch.setattr(HfApi, "upload_folder", upload_folder)
+    output_dir = tmp_path / "pushed"
+    train_hf.main(["--dataset_name", str(kaggle_folder), "--output_dir", str(output_dir), *TINY_RUN,
+                   "--max_steps", "2", "--push_to_hub", "--hub_model_id", "someone/brain-tumor-test"])
+    assert calls["create"] == "someone/brain-tumor-test"
+    upload = calls["upload"]
+    assert upload["repo_id"] == "someone/brain-tumor-test" and upload["folder_path"] == str(output_dir)
+    assert {"README.md", "config.json", "model.safetensors", "preprocessor_config.json",
+            "confusion_matrix_clean_test.png"} <= set(upload["files"])
+    assert "checkpoint-*" in upload["ignore_patterns"]
+    assert "someone/brain-tumor-test" in (output_dir / "README.md").read_text()
+
+
+def test_missing_dataset_is_a_clear_error(tmp_path):
+    with pytest.raises(ValueError, match="--dataset_name is required"):
+        train_hf.main(["--output_dir", str(tmp_path), *TINY_RUN])
+
+
+def test_checkpoint_and_config_together_is_a_clear_error(tmp_path, kaggle_folder):
+    with pytest.raises(ValueError, match="either --model_name_or_path.*or --config_name"):
+        train_hf.main(["--dataset_name", str(kaggle_folder), "--model_name_or_path", "x", "--output_dir",
+                       str(tmp_path), *TINY_RUN])
+
+
+def test_hub_model_while_offline_is_a_clear_error(tmp_path, kaggle_folder):
+    with pytest.raises(ModelLoadError, match="Could not load model 'facebook/convnext-tiny-224'.*local model folder"):
+        train_hf.main(["--dataset_name", str(kaggle_folder), "--output_dir", str(tmp_path), "--max_steps", "1"])
+
+
+def test_hub_dataset_while_offline_is_a_clear_error(tmp_path):
+    with pytest.raises(DatasetError, match="Could not load dataset 'someone/mri'"):
+        train_hf.main(["--dataset_name", "someone/mri", "--output_dir", str(tmp_path), *TINY_RUN])
+
+
+def test_unknown_preset_is_a_clear_error(tmp_path, kaggle_folder):
+    with pytest.raises(ModelLoadError, match="Unknown config 'resnet-huge'.*resnet18-half"):
+        train_hf.main(["--dataset_name", str(kaggle_folder), "--config_name", "resnet-huge",
+                       "--output_dir", str(tmp_path), "--max_steps", "1"])
+
+
+def test_json_file_replaces_the_flags(tmp_path, kaggle_folder):
+    args = {"dataset_name": str(kaggle_folder), "config_name": "resnet-mini", "image_size": 40,
+            "output_dir": str(tmp_path / "out")}
+    (tmp_path / "args.json").write_text(json.dumps(args))
+    model_args, data_args, training_args = train_hf.parse_args([str(tmp_path / "args.json")])
+    assert (model_args.config_name, model_args.image_size, data_args.dataset_name) == ("resnet-mini", 40, str(kaggle_folder))
+    assert training_args.metric_for_best_model == "macro_f1" and training_args.load_best_model_at_end
