@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import os
 import threading
+import time
 from collections import OrderedDict
 from pathlib import Path
 
 import gradio as gr
+from PIL import Image
 
 from brain_tumor import DEFAULT_MODEL
 from brain_tumor.imaging import ACCEPTED, MAX_FILE_BYTES, ScanError, load_slice
@@ -55,34 +57,83 @@ class Models:
 MODELS = Models()
 
 
-def _read_upload(payload) -> tuple[bytes, str]:
-    """Bytes and original name of an uploaded file; the server's copy is deleted at once."""
-    if not payload:
-        raise ScanError(f"No file was uploaded. Upload one {ACCEPTED} file.")
-    path = Path(payload["path"]).resolve()
-    name = payload.get("orig_name") or path.name
-    size = path.stat().st_size
-    if size > MAX_FILE_BYTES:
-        data = None
-    else:
-        data = path.read_bytes()
-    # Example files live in Gradio's cache too but must survive; only uploads are deleted.
-    protected = set().union(*(getattr(block, "keep_in_cache", set()) for block in demo.blocks.values()))
-    if UPLOAD_DIR in path.parents and str(path) not in protected and payload["path"] not in protected:
-        path.unlink(missing_ok=True)
-        if path.parent != UPLOAD_DIR and not any(path.parent.iterdir()):
-            path.parent.rmdir()
-    if data is None:
-        raise ScanError(f"The file is {size / 2**20:.0f} MB; the limit is {MAX_FILE_BYTES // 2**20} MB.")
-    return data, name
+class Uploads:
+    """Reads Gradio's copy of an upload, then deletes it from disk at once.
+
+    Gradio stores an upload at <cache>/<sha256 of its content>/<name>, so two requests that
+    upload the same file share one path: the first to run deletes it while the second may still
+    wait in the queue. So the bytes of a deleted upload stay in this process's memory (never on
+    disk) for up to ten minutes, under that path; same path, same content, by construction.
+    """
+
+    ttl_s, max_bytes = 600, 256 * 2**20
+
+    def __init__(self):
+        self._recent, self._lock, self._swept = OrderedDict(), threading.Lock(), 0.0
+
+    def read(self, payload) -> tuple[bytes, str]:
+        if not payload:
+            raise ScanError(f"No file was uploaded. Upload one {ACCEPTED} file.")
+        path = Path(payload["path"]).resolve()
+        name = payload.get("orig_name") or path.name
+        try:
+            size = path.stat().st_size
+            data = path.read_bytes() if size <= MAX_FILE_BYTES else None
+        except FileNotFoundError:  # deleted by a request that uploaded the same file
+            with self._lock:
+                data = self._recent.get(str(path), (None,))[0]
+            if data is None:
+                raise ScanError("The uploaded file is no longer on the server; please upload it again.") from None
+            return data, name
+        if self._is_upload(path):
+            if data is not None:
+                self._remember(str(path), data)
+            path.unlink(missing_ok=True)
+        if data is None:
+            raise ScanError(f"The file is {size / 2**20:.0f} MB; the limit is {MAX_FILE_BYTES // 2**20} MB.")
+        return data, name
+
+    @staticmethod
+    def _is_upload(path: Path) -> bool:
+        # Example files live in Gradio's cache too (kept for the gallery); only uploads go.
+        protected = set().union(*(getattr(block, "keep_in_cache", set()) for block in demo.blocks.values()))
+        return UPLOAD_DIR in path.parents and str(path) not in protected
+
+    def _remember(self, key: str, data: bytes) -> None:
+        now = time.monotonic()
+        with self._lock:
+            self._recent[key] = (data, now)
+            self._recent.move_to_end(key)
+            total = sum(len(d) for d, _ in self._recent.values())
+            while self._recent and (total > self.max_bytes or next(iter(self._recent.values()))[1] < now - self.ttl_s):
+                total -= len(self._recent.popitem(last=False)[1][0])
+            sweep = now - self._swept > 60
+            self._swept = now if sweep else self._swept
+        if sweep:  # the empty <sha256> folders would still tell which content was uploaded
+            for folder in UPLOAD_DIR.iterdir():
+                try:
+                    if folder.is_dir() and time.time() - folder.stat().st_mtime > 60 and not any(folder.iterdir()):
+                        folder.rmdir()
+                except OSError:
+                    pass  # raced with an upload or another sweep: try again next time
+
+
+UPLOADS = Uploads()
 
 
 def _format(prediction) -> str:
-    heading = "Not a brain MRI slice" if prediction.not_mri else "Uncertain" if prediction.uncertain else "Prediction"
     scan = prediction.scan
     source = f"{scan.format}, slice {scan.slice_index + 1} of {scan.num_slices}" if scan.num_slices > 1 else scan.format
     notes = f" ({'; '.join(scan.notes)})" if scan.notes else ""
-    return f"### {heading}\n{prediction.verdict}\n\n<small>Read as {source}{notes}.</small>"
+    return f"**{prediction.verdict}**\n\n<small>Read as {source}{notes}.</small>"
+
+
+def _for_display(image, side: int = 320):
+    """Enlarge small images (the model sees 224 px) so the browser does not show a stamp."""
+    if image is None or max(image.size) >= side:
+        return image
+    scale = side / max(image.size)
+    return image.resize((round(image.width * scale), round(image.height * scale)), Image.BICUBIC)
 
 
 def analyse(payload, model_name):
@@ -91,34 +142,39 @@ def analyse(payload, model_name):
     if not payload:
         return (*empty, "")
     try:
-        data, name = _read_upload(payload)
-    except ScanError as error:
+        data, name = UPLOADS.read(payload)
+        # The bytes stay in this session's memory (gr.State, with a time limit) so the slider
+        # can show other slices without a second upload; they never touch the disk again.
+        stored = {"data": data, "name": name}
+        return (stored, *_render(stored, None, model_name))
+    except (ScanError, ModelLoadError) as error:
         return (*empty, f"### Cannot read this file\n{error}")
-    # The bytes stay in this session's memory (gr.State, with a time limit) so the slider can
-    # show other slices without a second upload; they never touch the disk again.
-    stored = {"data": data, "name": name}
-    return (stored, *show_slice(stored, None, model_name))
 
 
 def show_slice(stored, slice_index, model_name):
-    """UI: (re)classify one slice of the stored upload."""
-    hidden = gr.Slider(visible=False)
+    """UI: classify another slice of the stored upload."""
     if not stored:
-        return hidden, None, None, None, ""
+        return gr.Slider(visible=False), None, None, None, ""
     try:
-        predictor = MODELS.get(model_name or START_MODEL)
-        scan = load_slice(stored["data"], filename=stored["name"], slice_index=None if slice_index is None else int(slice_index))
-        prediction = predictor.predict(scan)
+        return _render(stored, None if slice_index is None else int(slice_index), model_name)
     except (ScanError, ModelLoadError) as error:
-        return hidden, None, None, None, f"### Cannot analyse this file\n{error}"
-    slider = gr.Slider(minimum=0, maximum=scan.num_slices - 1, value=scan.slice_index, step=1, visible=scan.num_slices > 1)
-    return slider, scan.image, prediction.probabilities, prediction.heatmap, _format(prediction)
+        return gr.Slider(visible=False), None, None, None, f"### Cannot read this file\n{error}"
+
+
+def _render(stored, slice_index, model_name):
+    predictor = MODELS.get(model_name or START_MODEL)
+    scan = load_slice(stored["data"], filename=stored["name"], slice_index=slice_index)
+    prediction = predictor.predict(scan)
+    slider = gr.Slider(visible=False)
+    if scan.num_slices > 1:
+        slider = gr.Slider(minimum=0, maximum=scan.num_slices - 1, value=scan.slice_index, step=1, visible=True)
+    return slider, _for_display(scan.image), prediction.probabilities, _for_display(prediction.heatmap), _format(prediction)
 
 
 def predict(image_file) -> dict[str, float]:
     """API `/predict`: one image file in, {label: probability} out (the default model)."""
     try:
-        data, name = _read_upload(image_file)
+        data, name = UPLOADS.read(image_file)
         return MODELS.get(START_MODEL).predict(load_slice(data, filename=name), heatmap=False).probabilities
     except (ScanError, ModelLoadError) as error:
         raise gr.Error(str(error)) from None

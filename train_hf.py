@@ -40,12 +40,15 @@ DEFAULT_CHECKPOINT = "facebook/convnext-tiny-224"
 @dataclass
 class ModelArguments:
     model_name_or_path: str | None = field(default=None, metadata={
-        "help": f"Pretrained checkpoint: a Hub id or a local folder; its head is replaced for our four labels. "
+        "help": f"Pretrained checkpoint: a Hub id, a local folder, or a MobileNetV2 .tflite file (converted on "
+                f"first use, see brain_tumor/tflite_mobilenet.py); its head is replaced for our four labels. "
                 f"Default {DEFAULT_CHECKPOINT} unless --config_name is given."})
     config_name: str | None = field(default=None, metadata={
         "help": f"Train from scratch (no pretrained weights) from this config: a preset ({', '.join(PRESETS)}), "
                 "a config.json path or folder, or a Hub id."})
-    image_size: int = field(default=224, metadata={"help": "Input size in pixels, for --config_name models."})
+    image_size: int | None = field(default=None, metadata={
+        "help": "Square input size in pixels. With --config_name: default 224. With a checkpoint: default "
+                "the checkpoint's own preprocessing; when set, a plain resize replaces its resize and crop."})
     cache_dir: str | None = field(default=None, metadata={"help": "Where downloaded models and datasets are cached."})
 
     def __post_init__(self):
@@ -54,7 +57,9 @@ class ModelArguments:
                              "(train from scratch), not both.")
         if not self.config_name and not self.model_name_or_path:
             self.model_name_or_path = DEFAULT_CHECKPOINT
-        if self.image_size < 32:
+        if self.config_name and self.image_size is None:
+            self.image_size = 224
+        if self.image_size is not None and self.image_size < 32:
             raise ValueError(f"--image_size must be at least 32 pixels, got {self.image_size}.")
 
 
@@ -136,10 +141,9 @@ def main(argv=None) -> dict:
     # Model and the preprocessing that travels with it.
     if model_args.config_name:
         model, image_processor = build_from_config(model_args.config_name, model_args.image_size)
-        base_model = None
     else:
-        model, image_processor = build_from_checkpoint(model_args.model_name_or_path, model_args.cache_dir)
-        base_model = model_args.model_name_or_path
+        model, image_processor = build_from_checkpoint(model_args.model_name_or_path, model_args.cache_dir,
+                                                         model_args.image_size)
 
     train.set_transform(make_train_transform(image_processor, training_args.seed))
     for split in evaluation_sets.values():
@@ -187,7 +191,7 @@ def main(argv=None) -> dict:
         command = "python train_hf.py " + shlex.join(sys.argv[1:] if argv is None else argv)
         write_model_card(
             output_dir, model_name=training_args.hub_model_id or output_dir.name, results=results,
-            audit=splits.audit, dataset=data_args.dataset_card_id, command=command, base_model=base_model,
+            audit=splits.audit, dataset=data_args.dataset_card_id, command=command, base_model=hub_base_model(model_args),
             model_ref=training_args.hub_model_id or str(output_dir),
             starting_point=describe_starting_point(model_args),
             training_details=describe_training(training_args))
@@ -203,7 +207,21 @@ def describe_starting_point(model_args: ModelArguments) -> str:
         return (f"Trained from scratch from the config `{model_args.config_name}` at {model_args.image_size} px: no "
                 "pretrained weights. With network access, fine-tune a pretrained checkpoint instead "
                 f"(`--model_name_or_path {DEFAULT_CHECKPOINT}`); pretrained features usually generalise better.")
-    return f"Fine-tuned from `{model_args.model_name_or_path}`; its classifier head was replaced for the four labels."
+    source = model_args.model_name_or_path
+    if source.endswith(".tflite"):
+        source = ("Google's ImageNet-pretrained MobileNetV2 1.0/224 (quantized TFLite release, Apache-2.0), "
+                  "converted to a transformers checkpoint by `brain_tumor/tflite_mobilenet.py` (weights dequantized, "
+                  "batch norms re-parametrised with measured statistics)")
+    else:
+        source = f"`{source}`"
+    size = f", inputs resized to {model_args.image_size} px" if model_args.image_size else ""
+    return f"Fine-tuned from {source}; its classifier head was replaced for the four labels{size}."
+
+
+def hub_base_model(model_args: ModelArguments) -> str | None:
+    """The card's `base_model` must be a Hub id: local folders and files are named in the text instead."""
+    source = model_args.model_name_or_path
+    return None if model_args.config_name or Path(source).expanduser().exists() else source
 
 
 def describe_training(training_args: TrainingArguments) -> str:

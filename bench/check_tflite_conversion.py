@@ -4,18 +4,21 @@
     python bench/check_tflite_conversion.py [--n_natural 100] [--n_mri 100]
 
 Images: deterministic crops and flips of the two photographs shipped with scikit-learn (ImageNet-like
-content, where predictions are confident and meaningful) and real MRI slices from the shared data
-(grayscale and far from ImageNet: near-ties between classes, so a harder test of small differences).
+content, where predictions are confident) and real MRI slices from the shared data (grayscale and far
+from ImageNet, so the top classes are often near-ties: a harsh test of small numerical differences).
 
-Two questions, two tables:
-1. Is the conversion faithful? Both models get the *same* 224 x 224 uint8 pixels (the PyTorch model
-   as (x - 128) / 128, the TFLite input's own definition). Remaining disagreements should come only
-   from the interpreter rounding every activation to 8 bits; a second row proves it by rounding the
-   converted model's activations the same way (each TFLite tensor's scale and zero point), which
-   should remove almost all of them.
-2. Which image-processor settings reproduce the input the TFLite model expects? The interpreter gets
-   TF-slim's eval preprocessing for this model (central 87.5 % crop, bilinear resize to 224 x 224);
-   the converted model gets each candidate processor's output from the original image.
+1. Layer by layer: every convolution (and the classifier) of the converted model gets the uint8 input
+   the interpreter computed for that layer; its output, rounded to the layer's uint8 scale and zero
+   point, should equal the interpreter's output. This checks each weight, bias, layout, stride and
+   padding on its own, without 8-bit rounding errors piling up over 53 layers.
+2. End to end: both models get the same 224 x 224 uint8 pixels (the converted model as
+   (x - 128) / 128, the TFLite input's definition). The float model never rounds activations, the
+   interpreter rounds 53 times, so predictions differ where the top two classes are nearly tied.
+   A second row rounds the converted model's activations like the interpreter (to show how much of
+   the gap that explains); the printed margin says how close to a tie the disagreements are.
+3. Preprocessing: which image-processor settings reproduce the input the TFLite model expects? The
+   interpreter gets TF-slim's eval preprocessing for this model (central 87.5 % crop, bilinear resize
+   to 224 x 224); the converted model gets each candidate processor's output for the original image.
 """
 
 import sys
@@ -33,9 +36,9 @@ from transformers import HfArgumentParser, MobileNetV2ForImageClassification, Mo
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from brain_tumor.tflite_mobilenet import (  # noqa: E402
     DEFAULT_TFLITE_PATH,
-    _target_layers,
     build_image_processor,
     convert_tflite_to_transformers,
+    tflite_layer_map,
 )
 
 try:
@@ -53,6 +56,7 @@ class CheckArguments:
     )
     n_natural: int = field(default=100, metadata={"help": "Number of crops/flips of the scikit-learn photographs."})
     n_mri: int = field(default=100, metadata={"help": "Number of MRI slices, split evenly over the class folders."})
+    n_layerwise: int = field(default=8, metadata={"help": "Images (half natural, half MRI) for the layer check."})
 
 
 def natural_images(n: int) -> list[Image.Image]:
@@ -74,9 +78,9 @@ def natural_images(n: int) -> list[Image.Image]:
 
 
 def mri_images(folder: Path, n: int) -> list[Image.Image]:
-    classes = sorted(p for p in folder.iterdir() if p.is_dir())
+    classes = sorted(p for p in folder.iterdir() if p.is_dir()) if folder.is_dir() else []
     if not classes:
-        raise SystemExit(f"No class folders in {folder}; pass --mri_dir or --n_mri 0.")
+        raise SystemExit(f"No class folders of MRI slices in {folder}; pass --mri_dir DIR or --n_mri 0.")
     files = [f for c in classes for f in sorted(c.glob("*.jpg"))[: -(-n // len(classes))]][:n]
     return [Image.open(f).convert("RGB") for f in files]
 
@@ -88,8 +92,80 @@ def tf_slim_eval_input(image: Image.Image) -> np.ndarray:
     return np.asarray(image.convert("RGB").resize((224, 224), Image.Resampling.BILINEAR, box=box))
 
 
-def tflite_probabilities(path: str, pixels: np.ndarray) -> np.ndarray:
-    interpreter = Interpreter(model_path=path, num_threads=2)
+def graph_ops(tflite_path: str) -> list[tuple[str, int, tuple, int, tuple]]:
+    """(kind, input tensor, (scale, zero point), output tensor, (scale, zero point)) for the ops that
+    matter here, in execution order; kind is "conv" (incl. depthwise and classifier), "add" or "pool"."""
+    kinds = {
+        tflite.BuiltinOperator.CONV_2D: "conv",
+        tflite.BuiltinOperator.DEPTHWISE_CONV_2D: "conv",
+        tflite.BuiltinOperator.ADD: "add",
+        tflite.BuiltinOperator.AVERAGE_POOL_2D: "pool",
+    }
+    flat = tflite.Model.GetRootAsModel(Path(tflite_path).read_bytes(), 0)
+    graph = flat.Subgraphs(0)
+    ops = []
+    for i in range(graph.OperatorsLength()):
+        op = graph.Operators(i)
+        code = flat.OperatorCodes(op.OpcodeIndex())
+        kind = kinds.get(max(code.BuiltinCode(), code.DeprecatedBuiltinCode()))
+        if kind:
+            qin, qout = (graph.Tensors(t).Quantization() for t in (op.Inputs(0), op.Outputs(0)))
+            grid_in, grid_out = (qin.Scale(0), qin.ZeroPoint(0)), (qout.Scale(0), qout.ZeroPoint(0))
+            ops.append((kind, op.Inputs(0), grid_in, op.Outputs(0), grid_out))
+    return ops
+
+
+def to_uint8(x: torch.Tensor, scale: float, zero_point: int) -> torch.Tensor:
+    """Round like the interpreter's requantization (clamping to 0..255 also applies the fused ReLU6)."""
+    return torch.clamp(torch.round(x.double() / scale) + zero_point, 0, 255)
+
+
+@torch.inference_mode()
+def layerwise_check(model, tflite_path: str, pixels: np.ndarray) -> str:
+    """Feed each weighted layer the interpreter's own input; count identical uint8 outputs."""
+    convs = [op for op in graph_ops(tflite_path) if op[0] == "conv"]
+    layers = [layer for _, layer in tflite_layer_map(model)]
+    interpreter = Interpreter(model_path=tflite_path, num_threads=2, experimental_preserve_all_tensors=True)
+    interpreter.allocate_tensors()
+    same, total, worst, largest = 0, 0, 1.0, 0
+    for image in pixels:
+        interpreter.set_tensor(interpreter.get_input_details()[0]["index"], image[None])
+        interpreter.invoke()
+        for (_, t_in, (s_in, z_in), t_out, (s_out, z_out)), layer in zip(convs, layers):
+            x = torch.from_numpy((interpreter.get_tensor(t_in).astype(np.float32) - z_in) * s_in).permute(0, 3, 1, 2)
+            y = layer(x.flatten(1)) if isinstance(layer, torch.nn.Linear) else layer(x).permute(0, 2, 3, 1)
+            expected = torch.from_numpy(interpreter.get_tensor(t_out).astype(np.float64)).reshape(y.shape)
+            diff = (to_uint8(y, s_out, z_out) - expected).abs()
+            same, total = same + int((diff == 0).sum()), total + diff.numel()
+            worst, largest = min(worst, float((diff == 0).double().mean())), max(largest, int(diff.max()))
+    return (
+        f"{len(layers)} layers x {len(pixels)} images: {100 * same / total:.4f} % of uint8 outputs identical "
+        f"(worst layer/image {100 * worst:.3f} %), largest difference {largest} step(s)"
+    )
+
+
+def simulate_8bit_activations(model, tflite_path: str) -> list:
+    """Round every conv / add / pool output of the converted model to the matching TFLite tensor's
+    uint8 grid. Returns the hook handles; remove them to get the float model back."""
+    ops = graph_ops(tflite_path)
+    modules = {
+        "conv": [layer for _, layer in tflite_layer_map(model)],  # the classifier's output is the logits
+        "add": [block for block in model.mobilenet_v2.layer if block.use_residual],
+        "pool": [model.mobilenet_v2.pooler],
+    }
+    handles = []
+    for kind, layers in modules.items():
+        grids = [out_q for k, _, _, _, out_q in ops if k == kind]
+        if len(layers) != len(grids):
+            raise SystemExit(f"{tflite_path}: {len(grids)} {kind} outputs, the converted model has {len(layers)}.")
+        for layer, (scale, zero) in zip(layers, grids):
+            hook = lambda module, inputs, out, s=scale, z=zero: ((to_uint8(out, s, z) - z) * s).float()
+            handles.append(layer.register_forward_hook(hook))
+    return handles
+
+
+def tflite_probabilities(tflite_path: str, pixels: np.ndarray) -> np.ndarray:
+    interpreter = Interpreter(model_path=tflite_path, num_threads=2)
     interpreter.allocate_tensors()
     (inp,), (out,) = interpreter.get_input_details(), interpreter.get_output_details()
     scale, zero_point = out["quantization"]
@@ -101,102 +177,77 @@ def tflite_probabilities(path: str, pixels: np.ndarray) -> np.ndarray:
     return np.stack(probs)
 
 
-def simulate_8bit_activations(model, tflite_path: str) -> list:
-    """Round the converted model's activations as the interpreter does: every conv / add / pool output
-    to uint8 with the scale and zero point of the matching TFLite tensor (clamping also applies ReLU6).
-    Returns the hook handles; remove them to get the float model back."""
-    kinds = {
-        tflite.BuiltinOperator.CONV_2D: "conv",
-        tflite.BuiltinOperator.DEPTHWISE_CONV_2D: "conv",
-        tflite.BuiltinOperator.ADD: "add",
-        tflite.BuiltinOperator.AVERAGE_POOL_2D: "pool",
-    }
-    flat = tflite.Model.GetRootAsModel(Path(tflite_path).read_bytes(), 0)
-    graph = flat.Subgraphs(0)
-    quant = {"conv": [], "add": [], "pool": []}
-    for i in range(graph.OperatorsLength()):
-        op = graph.Operators(i)
-        code = flat.OperatorCodes(op.OpcodeIndex())
-        kind = kinds.get(max(code.BuiltinCode(), code.DeprecatedBuiltinCode()))
-        if kind:
-            q = graph.Tensors(op.Outputs(0)).Quantization()
-            quant[kind].append((float(q.Scale(0)), int(q.ZeroPoint(0))))
-    modules = {
-        "conv": [layer for _, layer in _target_layers(model)],  # the classifier's output is the logits
-        "add": [block for block in model.mobilenet_v2.layer if block.use_residual],
-        "pool": [model.mobilenet_v2.pooler],
-    }
-    handles = []
-    for kind, layers in modules.items():
-        if len(layers) != len(quant[kind]):
-            raise SystemExit(f"{tflite_path}: {len(quant[kind])} {kind} outputs, the model has {len(layers)}.")
-        for layer, (scale, zero) in zip(layers, quant[kind]):
-            hook = lambda module, inputs, out, s=scale, z=zero: (torch.clamp(torch.round(out / s) + z, 0, 255) - z) * s
-            handles.append(layer.register_forward_hook(hook))
-    return handles
-
-
 @torch.inference_mode()
-def torch_probabilities(model, pixel_values: torch.Tensor, batch_size: int = 25) -> np.ndarray:
-    chunks = [model(pixel_values=pixel_values[i : i + batch_size]).logits for i in range(0, len(pixel_values), batch_size)]
-    return torch.softmax(torch.cat(chunks), dim=-1).double().numpy()
+def torch_logits(model, pixel_values: torch.Tensor, batch_size: int = 25) -> np.ndarray:
+    batches = pixel_values.split(batch_size)
+    chunks = [model(pixel_values=batch).logits for batch in batches]
+    return torch.cat(chunks).double().numpy()
 
 
-def compare(reference: np.ndarray, converted: np.ndarray, groups: dict[str, slice]) -> str:
-    """Top-1 agreement and probability correlation per image group, as one table row."""
+def compare(reference: np.ndarray, logits: np.ndarray, groups: dict[str, slice]) -> str:
+    """Top-1 agreement, probability correlation and the largest top-1/top-2 logit margin (of the
+    converted model) among disagreements, per image group, as one table row."""
+    probs = np.exp(logits - logits.max(axis=1, keepdims=True))
+    probs /= probs.sum(axis=1, keepdims=True)
+    top2 = np.sort(logits, axis=1)[:, -2:]
     cells = []
     for rows in groups.values():
-        ref, conv = reference[rows], converted[rows]
-        # The interpreter's softmax is 8-bit (steps of 1/256), so its top classes can tie; argmax then
-        # picks the lowest index. Count those cases so a reader can tell rounding from real differences.
-        ties = int(((ref == ref.max(axis=1, keepdims=True)).sum(axis=1) > 1).sum())
-        agree = 100 * np.mean(ref.argmax(axis=1) == conv.argmax(axis=1))
-        corr = np.corrcoef(ref.ravel(), conv.ravel())[0, 1]
-        cells.append(f"{agree:6.1f} % {corr:8.5f} {ties:4d}")
+        differ = reference[rows].argmax(axis=1) != probs[rows].argmax(axis=1)
+        corr = np.corrcoef(reference[rows].ravel(), probs[rows].ravel())[0, 1]
+        margin = (top2[rows, 1] - top2[rows, 0])[differ].max(initial=0.0)
+        cells.append(f"{100 * (1 - differ.mean()):6.1f} % {corr:8.5f} {margin:6.2f}")
     return " | ".join(cells)
 
 
 def main():
     (args,) = HfArgumentParser(CheckArguments).parse_args_into_dataclasses()
 
-    # The images: natural first, then MRI; each model sees them in this order.
-    images = natural_images(args.n_natural) + (mri_images(Path(args.mri_dir), args.n_mri) if args.n_mri else [])
-    groups = {"natural": slice(0, args.n_natural), "MRI": slice(args.n_natural, len(images)), "all": slice(None)}
-    groups = {name: rows for name, rows in groups.items() if len(range(len(images))[rows])}
+    natural = natural_images(args.n_natural)
+    mri = mri_images(Path(args.mri_dir), args.n_mri) if args.n_mri else []
+    images = natural + mri
+    groups = {f"natural ({len(natural)})": slice(0, len(natural)), f"MRI ({len(mri)})": slice(len(natural), None)}
+    groups = {name: rows for name, rows in groups.items() if len(images[rows])} | {f"all ({len(images)})": slice(None)}
 
     # Convert through the public API and load what it wrote, so the check covers the saved files.
     with tempfile.TemporaryDirectory() as tmp:
         convert_tflite_to_transformers(args.tflite, tmp)
         model = MobileNetV2ForImageClassification.from_pretrained(tmp).eval()
         saved_processor = MobileNetV2ImageProcessorPil.from_pretrained(tmp)
-
     reference_pixels = np.stack([tf_slim_eval_input(image) for image in images])  # N x 224 x 224 x 3 uint8
-    reference = tflite_probabilities(args.tflite, reference_pixels)
-    header = " | ".join(f"{name} ({len(range(len(images))[rows])}): top-1 agree, prob corr, ties" for name, rows in groups.items())
 
-    # 1. Same pixels in, same predictions out?
-    print(f"1. Conversion fidelity: identical 224 x 224 uint8 pixels to both models\n   {header}")
+    print("1. Layer by layer, each layer given the interpreter's own uint8 input")
+    half = args.n_layerwise // 2
+    some = np.concatenate([reference_pixels[: min(half, len(natural))], reference_pixels[len(natural) :][:half]])
+    print(f"   {layerwise_check(model, args.tflite, some)}")
+
+    reference = tflite_probabilities(args.tflite, reference_pixels)
+    header = " | ".join(f"{name}: top-1 agree, prob corr, max margin" for name in groups)
+    print(f"\n2. End to end, identical 224 x 224 uint8 pixels to both models\n   {header}")
     same_pixels = torch.from_numpy(reference_pixels).permute(0, 3, 1, 2).float().sub(128).div(128)
-    print(f"   {'float activations':<48}{compare(reference, torch_probabilities(model, same_pixels), groups)}")
+    row = compare(reference, torch_logits(model, same_pixels), groups)
+    print(f"   {'float activations (the converted model)':<50}{row}")
     handles = simulate_8bit_activations(model, args.tflite)
-    print(f"   {'8-bit activations simulated':<48}{compare(reference, torch_probabilities(model, same_pixels), groups)}")
+    row = compare(reference, torch_logits(model, same_pixels), groups)
+    print(f"   {'activations rounded to 8 bits like TFLite':<50}{row}")
     for handle in handles:
         handle.remove()
 
-    # 2. Which processor settings give the TFLite model's input?
+    print(f"\n3. Image processor on the original image vs the interpreter on TF-slim eval input\n   {header}")
     base = build_image_processor().to_dict()
-    half = {"image_mean": [0.5] * 3, "image_std": [0.5] * 3}
     candidates = {
         "saved: squash 256, crop 224, mean=std=128/255": saved_processor,
-        "squash 256, crop 224, mean=std=0.5": {**half},
+        "squash 256, crop 224, mean=std=0.5": {"image_mean": [0.5] * 3, "image_std": [0.5] * 3},
         "short side 256, crop 224 (HF default geometry)": {"size": {"shortest_edge": 256}},
-        "squash 224, no crop (full image)": {"size": {"height": 224, "width": 224}, "do_center_crop": False},
+        "squash 224, no crop (whole image)": {"size": {"height": 224, "width": 224}, "do_center_crop": False},
     }
-    print(f"\n2. Image processor on the original image vs the interpreter on TF-slim eval input\n   {header}")
-    for name, settings in candidates.items():
-        processor = settings if isinstance(settings, MobileNetV2ImageProcessorPil) else MobileNetV2ImageProcessorPil(**{**base, **settings})
+    for name, candidate in candidates.items():  # a saved processor, or changes to the saved settings
+        processor = candidate
+        if not isinstance(candidate, MobileNetV2ImageProcessorPil):
+            processor = MobileNetV2ImageProcessorPil(**{**base, **candidate})
         pixel_values = processor(images, return_tensors="pt")["pixel_values"]
-        print(f"   {name:<48}{compare(reference, torch_probabilities(model, pixel_values), groups)}")
+        print(f"   {name:<50}{compare(reference, torch_logits(model, pixel_values), groups)}")
+    print("\n   max margin: the converted model's largest top-1/top-2 logit gap among images where the two")
+    print("   models disagree (the interpreter's logits move in steps of about 0.1).")
 
 
 if __name__ == "__main__":

@@ -162,7 +162,8 @@ def split_files(limit: int | None, seed: int = 0) -> tuple[list[Path], list[str]
     return train_x, train_y, test_x, test_y
 
 
-def fit_on_training(predictor: Predictor, train_x, train_y, max_fit: int, seed: int = 0) -> dict:
+def split_fit_validation(train_x, train_y, seed: int = 0) -> tuple[list, list]:
+    """Seeded, per-class 85% / 15% split of Training into (fit, validation) lists of (path, label)."""
     rng = random.Random(seed)
     by_class = defaultdict(list)
     for path, label in zip(train_x, train_y):
@@ -173,7 +174,12 @@ def fit_on_training(predictor: Predictor, train_x, train_y, max_fit: int, seed: 
         cut = int(0.85 * len(paths))
         fit += [(p, label) for p in paths[:cut]]
         validation += [(p, label) for p in paths[cut:]]
-    fit = rng.sample(fit, min(max_fit, len(fit)))
+    return fit, validation
+
+
+def fit_on_training(predictor: Predictor, train_x, train_y, max_fit: int, seed: int = 0) -> dict:
+    fit, validation = split_fit_validation(train_x, train_y, seed)
+    fit = random.Random(seed).sample(fit, min(max_fit, len(fit)))
     return fit_checks(
         predictor.model,
         predictor.image_processor,

@@ -195,7 +195,7 @@ def feature_distance_reasons(features, fitted: dict | None) -> list[str]:
 def top_two(probabilities) -> tuple[int, float, float]:
     """(index of top class, top probability, its margin over the runner-up)."""
     p = np.asarray(probabilities, dtype=np.float64)
-    order = np.argsort(p)[::-1]
+    order = np.argsort(-p, kind="stable")  # ties go to the lower index, as argmax does
     second = p[order[1]] if len(p) > 1 else 0.0
     return int(order[0]), float(p[order[0]]), float(p[order[0]] - second)
 
@@ -203,11 +203,12 @@ def top_two(probabilities) -> tuple[int, float, float]:
 def fit_uncertainty_thresholds(probabilities, labels, target_accuracy: float = 0.99, min_coverage: float = 0.5) -> dict:
     """Pick (min_top_probability, min_margin) on validation predictions.
 
-    Rule: among candidate pairs (each threshold from 0 and the observed top-probability /
-    margin values), keep those whose *accepted* validation cases (top >= t_p and margin >= t_m)
-    reach `target_accuracy`; choose the one accepting the most cases, ties going to the lower
-    thresholds. If none reaches the target while accepting at least `min_coverage` of the
-    cases, choose the most accurate pair among those that do (`target_met` is then False).
+    Rule: among candidate pairs (each threshold from 0 and quantiles of the observed top
+    probabilities / margins), keep those whose *accepted* validation cases (top >= t_p and
+    margin >= t_m) reach `target_accuracy` while accepting at least `min_coverage` of the cases;
+    choose the one accepting the most cases, ties going to the lower thresholds. If none does,
+    choose the most accurate pair that still accepts `min_coverage` (`target_met` is then
+    False): a rule that calls most scans uncertain would be of no use.
     """
     p = np.asarray(probabilities, dtype=np.float64)
     y = np.asarray(labels)
@@ -229,7 +230,7 @@ def fit_uncertainty_thresholds(probabilities, labels, target_accuracy: float = 0
             accuracy = float(correct[accepted].mean())
             coverage = n / len(y)
             key = (coverage, -(t_p + t_m))
-            if accuracy >= target_accuracy and (best is None or key > best[0]):
+            if accuracy >= target_accuracy and coverage >= min_coverage and (best is None or key > best[0]):
                 best = (key, t_p, t_m, accuracy, coverage)
             if coverage >= min_coverage and (fallback is None or (accuracy, key) > (fallback[3], fallback[0])):
                 fallback = (key, t_p, t_m, accuracy, coverage)
@@ -253,7 +254,7 @@ def uncertainty_reasons(probabilities, labels: list[str], fitted: dict) -> list[
     if top < fitted["min_top_probability"]:
         reasons.append(f"the top probability {top:.0%} is below {fitted['min_top_probability']:.0%}")
     if margin < fitted["min_margin"]:
-        runner_up = labels[int(np.argsort(np.asarray(probabilities))[::-1][1])] if len(labels) > 1 else "-"
+        runner_up = labels[int(np.argsort(-np.asarray(probabilities), kind="stable")[1])] if len(labels) > 1 else "-"
         reasons.append(f"it leads {runner_up} by only {margin:.0%} (needs {fitted['min_margin']:.0%})")
     return reasons
 

@@ -292,13 +292,25 @@ def _load_dicom(data: bytes, slice_index: int | None) -> LoadedScan:
     try:
         arr = ds.pixel_array if frames == 1 else _dicom_frame(ds, index)
     except Exception as error:  # decoders raise many types (RuntimeError, NotImplementedError, ...)
-        syntax = ds.file_meta.get("TransferSyntaxUID", None) if hasattr(ds, "file_meta") else None
-        name = getattr(syntax, "name", None) or "an unknown encoding"
-        raise ScanError(
-            f"The DICOM pixel data ({name}) cannot be decoded here: {_first_line(error)}. "
-            "Export the image uncompressed (Explicit VR Little Endian) or as PNG."
-        ) from None
+        raise ScanError(_dicom_decode_message(ds, error)) from None
     return _dicom_to_scan(ds, np.asarray(arr), frames, index)
+
+
+def _dicom_decode_message(ds, error: Exception) -> str:
+    from pydicom.pixels import get_decoder
+
+    syntax = getattr(ds, "file_meta", {}).get("TransferSyntaxUID", None)
+    name = getattr(syntax, "name", None) or "an unknown encoding"
+    try:
+        undecodable = syntax is not None and not get_decoder(syntax).is_available
+    except NotImplementedError:  # a transfer syntax pydicom has no decoder for at all
+        undecodable = True
+    if undecodable:
+        return (
+            f"The DICOM image is compressed as {name}, which this server cannot decode. "
+            "Export it uncompressed (Explicit VR Little Endian) or as PNG."
+        )
+    return f"The DICOM pixel data ({name}) cannot be decoded: it is damaged or inconsistent ({_first_line(error)})."
 
 
 def _dicom_frame(ds, index: int) -> np.ndarray:

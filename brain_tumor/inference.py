@@ -146,19 +146,26 @@ class Predictor:
                 logits = self.model(pixel_values=pixel_values).logits
                 _, pooled = self._backbone()
             return self._assemble(scan, logits[0], pooled[0], None)
-        # Grad-CAM needs gradients, so this path runs outside inference_mode; the input is made
-        # to require grad so a graph exists even if someone froze the model's parameters.
+        logits, pooled, cam = self.grad_cam(pixel_values)
+        overlay = overlay_heatmap(pixel_values[0], cam) if cam is not None else None
+        return self._assemble(scan, logits[0], pooled[0], overlay)
+
+    def grad_cam(self, pixel_values: torch.Tensor):
+        """(logits, pooled features, Grad-CAM map of the top class for the first image, or None
+        when the backbone's last output is not a spatial map)."""
+        # Gradients are needed, so this runs outside inference_mode; the input is made to
+        # require grad so a graph exists even if someone froze the model's parameters.
         with torch.enable_grad():
-            pixel_values.requires_grad_(True)
+            pixel_values = pixel_values.detach().requires_grad_(True)
             logits = self.model(pixel_values=pixel_values).logits
             feature_map, pooled = self._backbone()
-            top = int(logits[0].argmax())
-            overlay = None
+            cam = None
             if feature_map.ndim == 4:
+                top = int(logits[0].argmax())
                 grads = torch.autograd.grad(logits[0, top], feature_map)[0]
-                cam = torch.relu((grads.mean(dim=(2, 3), keepdim=True) * feature_map).sum(dim=1))[0]
-                overlay = overlay_heatmap(pixel_values[0].detach(), cam.detach())
-        return self._assemble(scan, logits[0].detach(), pooled[0].detach(), overlay)
+                weights = grads[:1].mean(dim=(2, 3), keepdim=True)  # one weight per channel
+                cam = torch.relu((weights * feature_map[:1]).sum(dim=1))[0].detach()
+        return logits.detach(), pooled.detach(), cam
 
     def predict_batch(self, images, batch_size: int = 16, slice_index: int | None = None) -> list[Prediction]:
         """Classify many images in batches (no heat maps): for the CLI and benchmarks."""

@@ -76,8 +76,16 @@ def build_from_config(config_name: str, image_size: int):
     return model, processor
 
 
-def build_from_checkpoint(model_name_or_path: str, cache_dir: str | None = None):
-    """A pretrained model with its head replaced for our labels, and its own image processor."""
+def build_from_checkpoint(model_name_or_path: str, cache_dir: str | None = None, image_size: int | None = None):
+    """A pretrained model with its head replaced for our labels, and its own image processor.
+
+    `model_name_or_path` may also be a `.tflite` MobileNetV2 file (see `tflite_mobilenet`): it is
+    converted once into a transformers checkpoint under `cache_dir` and loaded from there.
+    `image_size`, when given, replaces the processor's resize and crop by a plain square resize:
+    a slice is kept whole (no centre crop) and smaller inputs train and serve faster.
+    """
+    if str(model_name_or_path).endswith(".tflite"):
+        model_name_or_path = str(converted_tflite_checkpoint(model_name_or_path, cache_dir))
     try:
         processor = AutoImageProcessor.from_pretrained(model_name_or_path, cache_dir=cache_dir)
         model = AutoModelForImageClassification.from_pretrained(
@@ -87,8 +95,25 @@ def build_from_checkpoint(model_name_or_path: str, cache_dir: str | None = None)
         if Path(model_name_or_path).is_dir():
             raise ModelLoadError(f"Model folder {model_name_or_path!r} is incomplete: {error}") from error
         raise _offline_hint(model_name_or_path, error) from error
+    if image_size:
+        processor.size = {"height": image_size, "width": image_size}
+        processor.do_center_crop = False
     calm_batch_norm(model)
     return model, processor
+
+
+def converted_tflite_checkpoint(tflite_path: str, cache_dir: str | None = None) -> Path:
+    """Convert a TFLite MobileNetV2 once and reuse the transformers checkpoint afterwards."""
+    from .tflite_mobilenet import convert_tflite_to_transformers
+
+    source = Path(tflite_path).expanduser().resolve()
+    if not source.is_file():
+        raise ModelLoadError(f"TFLite file {tflite_path!r} does not exist.")
+    cache_root = Path(cache_dir or os.environ.get("BRAIN_TUMOR_CACHE", "~/.cache/brain_tumor")).expanduser()
+    target = cache_root / f"{source.stem}-transformers"
+    if not (target / "config.json").exists():
+        convert_tflite_to_transformers(source, target)
+    return target
 
 
 def calm_batch_norm(model: nn.Module, momentum: float = 0.1) -> None:

@@ -11,6 +11,11 @@ running statistics are real per-channel statistics measured on calibration image
 norms would work for inference but are a trap for fine-tuning: transformers' MobileNetV2 uses
 momentum 0.997, so the first training-mode forward would replace the statistics with one batch's and
 training-mode outputs would be normalised very differently from what the pretrained layers expect.
+Fine-tuning code should still lower that momentum (`brain_tumor.modeling.calm_batch_norm`) or keep
+batch norm in eval mode: transformers hard-codes 0.997 rather than reading it from the config, so a
+checkpoint cannot carry a better value.
+
+    python -m brain_tumor.tflite_mobilenet --output_dir runs/mobilenet_v2_imagenet [--tflite PATH]
 """
 
 import os
@@ -25,12 +30,15 @@ from transformers import HfArgumentParser, MobileNetV2Config, MobileNetV2ForImag
 from transformers import MobileNetV2ImageProcessorPil
 from transformers.image_utils import PILImageResampling
 
-DEFAULT_TFLITE_PATH = Path(
-    os.environ.get(
-        "BRAIN_TUMOR_PRETRAINED_TFLITE",
-        Path(__file__).resolve().parents[1].parent / "shared/pretrained/mobilenet_v2_1.0_224_quant.tflite",
-    )
-)
+
+def default_tflite_path() -> Path:
+    """$BRAIN_TUMOR_PRETRAINED_TFLITE if set, else the shared copy beside the repository
+    (../shared/pretrained), which must not be copied into the repository itself."""
+    shared = Path(__file__).resolve().parents[1].parent / "shared/pretrained/mobilenet_v2_1.0_224_quant.tflite"
+    return Path(os.environ.get("BRAIN_TUMOR_PRETRAINED_TFLITE", shared))
+
+
+DEFAULT_TFLITE_PATH = default_tflite_path()
 LABELS_FILENAME = "imagenet_labels.txt"  # read from the folder that holds the .tflite file
 
 # TFLite tensor types we can meet in this graph, as numpy dtypes.
@@ -88,7 +96,8 @@ def read_tflite_convolutions(tflite_path: str | Path) -> list[FoldedConv]:
     for i in range(graph.OperatorsLength()):
         op = graph.Operators(i)
         code = model.OperatorCodes(op.OpcodeIndex())
-        # Newer files keep small opcodes in the deprecated int8 field, so take the larger of the two.
+        # Old files set only the deprecated int8 opcode field (the int32 one then reads 0); newer files
+        # set both. The larger of the two is right either way.
         kind = _CONV_OPS.get(max(code.BuiltinCode(), code.DeprecatedBuiltinCode()))
         if kind is None:
             continue
@@ -122,8 +131,9 @@ def read_tflite_convolutions(tflite_path: str | Path) -> list[FoldedConv]:
     return convs
 
 
-def _target_layers(model: MobileNetV2ForImageClassification) -> list[tuple[str, torch.nn.Module]]:
-    """(expected TF-slim scope, MobileNetV2ConvLayer) in forward order; the classifier comes last."""
+def tflite_layer_map(model: MobileNetV2ForImageClassification) -> list[tuple[str, torch.nn.Module]]:
+    """The model's weighted layers in the order of the TFLite convolutions, with the TF-slim scope each
+    one's weight is expected under: (scope, MobileNetV2ConvLayer), and last the classifier (Linear)."""
     body = model.mobilenet_v2
     stem = body.conv_stem
     layers = [
@@ -157,7 +167,7 @@ def load_tflite_model(tflite_path: str | Path) -> MobileNetV2ForImageClassificat
         label2id={label: i for i, label in enumerate(labels)},
     )
     model = MobileNetV2ForImageClassification(config).eval()
-    targets = _target_layers(model)
+    targets = tflite_layer_map(model)
     if len(convs) != len(targets):
         raise ValueError(f"{tflite_path}: found {len(convs)} convolutions; MobileNetV2 1.0 has {len(targets)}.")
     with torch.no_grad():
@@ -267,7 +277,9 @@ def default_calibration_images() -> list[Image.Image]:
         image = Image.fromarray(array)
         width, height = image.size
         side = int(0.6 * min(width, height))
-        boxes = [(0, 0, width, height), ((width - side) // 2, (height - side) // 2, (width + side) // 2, (height + side) // 2)]
+        # The whole photo, a central square and the four corner squares (60 % of the short side).
+        x0, y0 = (width - side) // 2, (height - side) // 2
+        boxes = [(0, 0, width, height), (x0, y0, x0 + side, y0 + side)]
         boxes += [(x, y, x + side, y + side) for x in (0, width - side) for y in (0, height - side)]
         views += [image.crop(box) for box in boxes]
         views += [image.crop(box).transpose(Image.Transpose.FLIP_LEFT_RIGHT) for box in boxes[:2]]

@@ -1,0 +1,58 @@
+"""Command line: `python -m brain_tumor {audit,predict} ...`."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from .duplicates import DEFAULT_NEAR_THRESHOLD
+
+
+def audit_command(args) -> int:
+    from .data import load_brain_mri
+    from .splits import make_splits
+
+    splits = make_splits(load_brain_mri(args.dataset), args.validation_fraction, args.seed, args.threshold)
+    audit = splits.audit
+    if args.json:
+        print(json.dumps(audit, indent=2))
+        return 0
+    print(f"Method: {audit['method']}\nNear-duplicate threshold: cosine similarity >= {audit['near_threshold']}")
+    print(f"Validation: seeded ({audit['seed']}), stratified {audit['validation_fraction']:.0%} of official train; "
+          f"{audit['train_removed_as_twins_of_validation']} train images removed as twins of validation images.\n")
+    classes = list(audit["test_with_near_train_twin"])
+    rows = [("official test with an exact train twin", audit["test_with_exact_train_twin"]),
+            ("official test with a near train twin", audit["test_with_near_train_twin"]),
+            *((f"{name} split size", counts) for name, counts in audit["split_sizes"].items())]
+    print(f"{'':44}" + "".join(f"{c:>12}" for c in classes) + f"{'total':>8}")
+    for title, counts in rows:
+        print(f"{title:44}" + "".join(f"{counts[c]:>12}" for c in classes) + f"{sum(counts.values()):>8}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m brain_tumor", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+    audit = commands.add_parser("audit", help="Count train/test and validation/train twins in a dataset.")
+    audit.add_argument("dataset", help="Hub dataset id, Kaggle-layout folder, or save_to_disk folder.")
+    audit.add_argument("--threshold", type=float, default=DEFAULT_NEAR_THRESHOLD,
+                       help="Cosine similarity of 32x32 thumbnails counted as a near twin (default %(default)s).")
+    audit.add_argument("--validation_fraction", type=float, default=0.15)
+    audit.add_argument("--seed", type=int, default=42)
+    audit.add_argument("--json", action="store_true", help="Print the audit as JSON.")
+    audit.set_defaults(handler=audit_command)
+    return parser
+
+
+def main(argv=None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.handler(args)
+    except ValueError as error:  # our loaders raise ValueError subclasses with user-facing messages
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,227 @@
+"""Predictor on tiny models: probabilities, Grad-CAM, checks, verdicts, loading errors, CLI."""
+
+import argparse
+import csv
+import json
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from helpers_models import IMAGE_SIZE, build_tiny_model, save_tiny_model
+from PIL import Image
+
+from brain_tumor.checks import fit_checks
+from brain_tumor.cli_predict import add_predict_parser, predict_command
+from brain_tumor.inference import ModelLoadError, Prediction, Predictor, overlay_heatmap, verdict_text
+from brain_tumor.labels import CLASS_NAMES
+
+ROOT = Path(__file__).resolve().parent.parent
+EXAMPLES = sorted((ROOT / "examples").glob("*.jpg"))
+
+
+@pytest.fixture(scope="module")
+def model_dirs(tmp_path_factory):
+    root = tmp_path_factory.mktemp("models")
+    return {arch: save_tiny_model(root / arch, arch) for arch in ("resnet", "convnext", "mobilenet_v2")}
+
+
+@pytest.fixture(scope="module")
+def predictor(model_dirs):
+    return Predictor.from_pretrained(model_dirs["resnet"])
+
+
+@pytest.mark.parametrize("arch", ["resnet", "convnext", "mobilenet_v2"])
+def test_predict_probabilities_and_heatmap(model_dirs, arch):
+    predictor = Predictor.from_pretrained(model_dirs[arch])
+    assert not predictor.model.training
+    prediction = predictor.predict(EXAMPLES[0])
+    assert isinstance(prediction, Prediction)
+    assert list(prediction.probabilities) == list(CLASS_NAMES)  # names from config.id2label
+    assert sum(prediction.probabilities.values()) == pytest.approx(1.0, abs=1e-5)
+    assert prediction.label == max(prediction.probabilities, key=prediction.probabilities.get)
+    assert prediction.heatmap.mode == "RGB" and prediction.heatmap.size == (IMAGE_SIZE, IMAGE_SIZE)
+    assert prediction.verdict and prediction.scan.format == "JPEG"
+
+
+def test_labels_follow_config_not_a_fixed_list(tmp_path):
+    model, processor = build_tiny_model("resnet")
+    model.config.id2label = {0: "pituitary", 1: "notumor", 2: "meningioma", 3: "glioma"}
+    model.config.label2id = {v: k for k, v in model.config.id2label.items()}
+    model.save_pretrained(tmp_path)
+    processor.save_pretrained(tmp_path)
+    prediction = Predictor.from_pretrained(str(tmp_path)).predict(EXAMPLES[0], heatmap=False)
+    assert list(prediction.probabilities) == ["pituitary", "notumor", "meningioma", "glioma"]
+
+
+def test_predict_matches_pipeline(model_dirs, predictor):
+    from transformers import pipeline
+
+    classifier = pipeline("image-classification", model=model_dirs["resnet"], top_k=None)
+    image = Image.open(EXAMPLES[1]).convert("RGB")
+    expected = {row["label"]: row["score"] for row in classifier(image)}
+    got = predictor.predict(image, heatmap=False).probabilities
+    for label, p in expected.items():
+        assert got[label] == pytest.approx(p, abs=1e-5)
+
+
+def test_accepts_path_bytes_pil_and_batch_agrees(predictor):
+    path = EXAMPLES[2]
+    a = predictor.predict(path, heatmap=False).probabilities
+    b = predictor.predict(path.read_bytes(), heatmap=False).probabilities
+    c = predictor.predict(Image.open(path)).probabilities  # with heat map: same numbers
+    batch = predictor.predict_batch([path, EXAMPLES[0], path], batch_size=2)
+    for other in (b, c, batch[0].probabilities, batch[2].probabilities):
+        for label in a:
+            assert other[label] == pytest.approx(a[label], abs=1e-5)
+    assert all(p.heatmap is None for p in batch)
+
+
+def test_gradcam_equals_cam_for_a_linear_head(predictor):
+    """With global average pooling and a linear head (ResNet), Grad-CAM reduces to CAM (Zhou et
+    al., 2016): ReLU(sum_k w_ck A_k) up to a positive factor. Checks the gradient plumbing."""
+    pixel_values = predictor._pixel_values([Image.open(EXAMPLES[0])])
+    logits, _, cam = predictor.grad_cam(pixel_values)
+    with torch.no_grad():
+        predictor.model(pixel_values=pixel_values)
+        feature_map, _ = predictor._backbone()
+        weights = predictor.model.classifier[-1].weight[int(logits[0].argmax())]
+        expected = torch.relu((weights[:, None, None] * feature_map[0]).sum(dim=0))
+    assert cam.shape == expected.shape and expected.max() > 0
+    torch.testing.assert_close(cam / cam.max(), expected / expected.max(), atol=1e-4, rtol=1e-3)
+
+
+def test_overlay_draws_evidence_where_the_map_is():
+    cam = torch.zeros(8, 8)
+    cam[:4, :4] = 1.0  # evidence only in the top-left quadrant
+    overlay = np.asarray(overlay_heatmap(torch.zeros(3, 64, 64), cam)).astype(float)
+    assert overlay.shape == (64, 64, 3)
+    assert overlay[:24, :24].sum() > 10 * overlay[40:, 40:].sum()
+
+
+def test_gradcam_on_frozen_model(model_dirs):
+    predictor = Predictor.from_pretrained(model_dirs["convnext"])
+    for p in predictor.model.parameters():
+        p.requires_grad_(False)
+    assert predictor.predict(EXAMPLES[0]).heatmap is not None
+
+
+def test_concurrent_predictions_match_sequential(predictor):
+    paths = EXAMPLES * 4
+    sequential = [predictor.predict(p).probabilities for p in paths]
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        parallel = list(pool.map(lambda p: predictor.predict(p).probabilities, paths))
+    for s, p in zip(sequential, parallel):
+        for label in s:
+            assert p[label] == pytest.approx(s[label], abs=1e-5)
+
+
+# --- checks wired into predictions ------------------------------------------------------------
+
+
+def test_blank_image_is_not_mri(predictor):
+    prediction = predictor.predict(Image.new("L", (128, 128), 0))
+    assert prediction.not_mri and "does not look like a brain MRI slice" in prediction.verdict
+
+
+def test_colour_photo_is_not_mri(predictor):
+    from sklearn.datasets import load_sample_image
+
+    prediction = predictor.predict(Image.fromarray(load_sample_image("china.jpg")), heatmap=False)
+    assert prediction.not_mri and any("colour" in r for r in prediction.not_mri_reasons)
+
+
+def test_fit_checks_json_roundtrip_into_config(tmp_path):
+    model, processor = build_tiny_model("resnet")
+    images = [Image.open(p) for p in EXAMPLES] * 6
+    labels = [p.name.split("_")[0] for p in EXAMPLES] * 6
+    fitted = fit_checks(model, processor, images, images[:12], labels[:12], train_labels=labels)
+    assert set(fitted) >= {"image_statistics", "uncertainty", "feature_distance", "version"}
+    text = json.dumps(fitted)
+    model.config.brain_tumor_checks = json.loads(text)
+    model.save_pretrained(tmp_path)
+    processor.save_pretrained(tmp_path)
+    assert "brain_tumor_checks" in json.loads((tmp_path / "config.json").read_text())
+    predictor = Predictor.from_pretrained(str(tmp_path))
+    assert predictor.checks_fitted
+    assert predictor.checks["uncertainty"] == fitted["uncertainty"]
+    predictor.predict(EXAMPLES[0])  # the fitted feature detector runs
+
+
+def test_defaults_used_without_fitted_checks(predictor):
+    assert not predictor.checks_fitted
+    assert predictor.checks["feature_distance"] is None
+    assert predictor.checks["uncertainty"] == {"min_top_probability": 0.6, "min_margin": 0.2}
+
+
+def test_verdict_sentences():
+    confident = verdict_text("glioma", 0.91, [], [])
+    assert confident.startswith("Glioma (91%): a tumour growing from the brain's glial")
+    assert verdict_text("notumor", 0.8, [], []).startswith("No tumour (80%): no tumour visible")
+    uncertain = verdict_text("meningioma", 0.45, [], ["it leads glioma by only 5%"])
+    assert uncertain.startswith("Uncertain: the best guess is meningioma (45%)")
+    ood = verdict_text("glioma", 0.9, ["it is in colour"], [])
+    assert ood.startswith("This does not look like a brain MRI slice: it is in colour")
+    assert verdict_text("other_class", 0.7, [], []) == "Other class (70%)."
+
+
+# --- loading errors ---------------------------------------------------------------------------
+
+
+def test_offline_hub_id_gives_clear_error():
+    with pytest.raises(ModelLoadError, match="Hugging Face Hub.*offline"):
+        Predictor.from_pretrained("someone/no-such-brain-model")
+
+
+def test_missing_folder_gives_clear_error(tmp_path):
+    with pytest.raises(ModelLoadError, match="No model folder"):
+        Predictor.from_pretrained(str(tmp_path / "nothing-here"))
+
+
+def test_folder_without_model_gives_clear_error(tmp_path):
+    (tmp_path / "notes.txt").write_text("not a model")
+    with pytest.raises(ModelLoadError, match="not a usable model folder"):
+        Predictor.from_pretrained(str(tmp_path))
+
+
+# --- CLI ---------------------------------------------------------------------------------------
+
+
+def _run_cli(argv):
+    parser = argparse.ArgumentParser()
+    add_predict_parser(parser.add_subparsers(dest="command"))
+    args = parser.parse_args(argv)
+    return args.func(args)
+
+
+def test_cli_csv_and_json(model_dirs, tmp_path, capsys):
+    folder = tmp_path / "scans"
+    (folder / "nested").mkdir(parents=True)
+    for path in EXAMPLES[:2]:
+        (folder / path.name).write_bytes(path.read_bytes())
+    (folder / "nested" / "third.png").write_bytes((ROOT / "examples").joinpath(EXAMPLES[2].name).read_bytes())
+    (folder / "broken.jpg").write_bytes(b"not an image at all")
+    (folder / "README.md").write_text("ignored: not a scan suffix")
+
+    out_csv = tmp_path / "out.csv"
+    status = _run_cli(["predict", str(folder), "--model", model_dirs["resnet"], "--output", str(out_csv)])
+    assert status == 1  # one file could not be read
+    rows = list(csv.DictReader(out_csv.open()))
+    assert [Path(r["path"]).name for r in rows] == sorted(["broken.jpg", EXAMPLES[0].name, EXAMPLES[1].name]) + ["third.png"]
+    good = [r for r in rows if not r["error"]]
+    assert len(good) == 3 and all(r["label"] in CLASS_NAMES for r in good)
+    assert all(abs(sum(float(r[f"p_{c}"]) for c in CLASS_NAMES) - 1) < 1e-4 for r in good)
+    assert "contains text" in next(r for r in rows if r["error"])["error"]
+    assert "predict" in capsys.readouterr().err  # the tqdm bar and the summary go to stderr
+
+    out_json = tmp_path / "out.json"
+    assert _run_cli(["predict", str(EXAMPLES[0]), "--model", model_dirs["resnet"], "--output", str(out_json)]) == 0
+    records = json.loads(out_json.read_text())
+    assert records[0]["probabilities"].keys() == set(CLASS_NAMES)
+
+
+def test_cli_rejects_bad_output_and_model(model_dirs, tmp_path, capsys):
+    assert _run_cli(["predict", str(EXAMPLES[0]), "--model", model_dirs["resnet"], "--output", str(tmp_path / "x.txt")]) == 2
+    assert _run_cli(["predict", str(EXAMPLES[0]), "--model", str(tmp_path / "none")]) == 2
+    assert "No model folder" in capsys.readouterr().err
