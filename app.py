@@ -20,7 +20,7 @@ from brain_tumor.imaging import ACCEPTED, MAX_FILE_BYTES, ScanError, load_slice
 from brain_tumor.inference import ModelLoadError, Predictor
 
 HERE = Path(__file__).resolve().parent
-EXAMPLES = sorted(str(p) for p in (HERE / "examples").iterdir() if p.suffix in (".jpg", ".png", ".dcm", ".gz", ".nii")) if (HERE / "examples").is_dir() else []
+EXAMPLES = sorted(str(p) for p in (HERE / "examples").glob("*") if p.suffix in (".jpg", ".png", ".dcm", ".gz", ".nii"))
 START_MODEL = os.environ.get("BRAIN_TUMOR_MODEL", DEFAULT_MODEL)
 UPLOAD_DIR = Path(gr.utils.get_upload_folder()).resolve()
 
@@ -37,7 +37,8 @@ class Models:
     switching models never changes what another sees; a few stay loaded (LRU) to bound memory."""
 
     def __init__(self, keep: int = 3):
-        self.keep, self._loaded, self._lock = keep, OrderedDict(), threading.Lock()
+        self.keep, self._loaded = keep, OrderedDict()
+        self._lock, self._load_lock = threading.Lock(), threading.Lock()
         self.start_error = None
         try:
             self.get(START_MODEL)
@@ -45,13 +46,22 @@ class Models:
             self.start_error = str(error)
 
     def get(self, name: str) -> Predictor:
-        with self._lock:  # one load at a time; loads are rare, predictions do not take the lock
-            if name not in self._loaded:
-                self._loaded[name] = Predictor.from_pretrained(name)
+        with self._lock:
+            if name in self._loaded:
+                self._loaded.move_to_end(name)
+                return self._loaded[name]
+        # Loading (maybe a Hub download) happens outside the lock, so requests on models already
+        # loaded never wait for it; one load at a time keeps memory bounded.
+        with self._load_lock:
+            with self._lock:
+                if name in self._loaded:
+                    return self._loaded[name]
+            predictor = Predictor.from_pretrained(name)
+            with self._lock:
+                self._loaded[name] = predictor
                 while len(self._loaded) > self.keep:
                     self._loaded.popitem(last=False)
-            self._loaded.move_to_end(name)
-            return self._loaded[name]
+            return predictor
 
 
 MODELS = Models()
@@ -76,6 +86,7 @@ class Uploads:
             raise ScanError(f"No file was uploaded. Upload one {ACCEPTED} file.")
         path = Path(payload["path"]).resolve()
         name = payload.get("orig_name") or path.name
+        self._expire()
         try:
             size = path.stat().st_size
             data = path.read_bytes() if size <= MAX_FILE_BYTES else None
@@ -87,7 +98,9 @@ class Uploads:
             return data, name
         if self._is_upload(path):
             if data is not None:
-                self._remember(str(path), data)
+                with self._lock:
+                    self._recent[str(path)] = (data, time.monotonic())
+                    self._recent.move_to_end(str(path))
             path.unlink(missing_ok=True)
         if data is None:
             raise ScanError(f"The file is {size / 2**20:.0f} MB; the limit is {MAX_FILE_BYTES // 2**20} MB.")
@@ -96,21 +109,23 @@ class Uploads:
     @staticmethod
     def _is_upload(path: Path) -> bool:
         # Example files live in Gradio's cache too (kept for the gallery); only uploads go.
-        protected = set().union(*(getattr(block, "keep_in_cache", set()) for block in demo.blocks.values()))
-        return UPLOAD_DIR in path.parents and str(path) not in protected
+        kept = set().union(*(getattr(block, "keep_in_cache", set()) for block in demo.blocks.values()))
+        return UPLOAD_DIR in path.parents and path not in {Path(p).resolve() for p in kept}
 
-    def _remember(self, key: str, data: bytes) -> None:
+    def _expire(self) -> None:
         now = time.monotonic()
         with self._lock:
-            self._recent[key] = (data, now)
-            self._recent.move_to_end(key)
-            total = sum(len(d) for d, _ in self._recent.values())
-            while self._recent and (total > self.max_bytes or next(iter(self._recent.values()))[1] < now - self.ttl_s):
-                total -= len(self._recent.popitem(last=False)[1][0])
+            total = sum(len(data) for data, _ in self._recent.values())
+            while self._recent:
+                data, added = next(iter(self._recent.values()))  # oldest first
+                if total <= self.max_bytes and added > now - self.ttl_s:
+                    break
+                self._recent.popitem(last=False)
+                total -= len(data)
             sweep = now - self._swept > 60
             self._swept = now if sweep else self._swept
-        if sweep:  # the empty <sha256> folders would still tell which content was uploaded
-            for folder in UPLOAD_DIR.iterdir():
+        if sweep:  # empty <sha256> folders would still tell which content was uploaded
+            for folder in UPLOAD_DIR.iterdir() if UPLOAD_DIR.is_dir() else ():
                 try:
                     if folder.is_dir() and time.time() - folder.stat().st_mtime > 60 and not any(folder.iterdir()):
                         folder.rmdir()
@@ -143,12 +158,13 @@ def analyse(payload, model_name):
         return (*empty, "")
     try:
         data, name = UPLOADS.read(payload)
-        # The bytes stay in this session's memory (gr.State, with a time limit) so the slider
-        # can show other slices without a second upload; they never touch the disk again.
         stored = {"data": data, "name": name}
-        return (stored, *_render(stored, None, model_name))
+        outputs, num_slices = _render(stored, None, model_name)
     except (ScanError, ModelLoadError) as error:
         return (*empty, f"### Cannot read this file\n{error}")
+    # Only a file with several slices is kept, in this session's memory (gr.State with a time
+    # limit), so the slider can show other slices without a second upload; never on disk.
+    return (stored if num_slices > 1 else None, *outputs)
 
 
 def show_slice(stored, slice_index, model_name):
@@ -156,7 +172,7 @@ def show_slice(stored, slice_index, model_name):
     if not stored:
         return gr.Slider(visible=False), None, None, None, ""
     try:
-        return _render(stored, None if slice_index is None else int(slice_index), model_name)
+        return _render(stored, None if slice_index is None else int(slice_index), model_name)[0]
     except (ScanError, ModelLoadError) as error:
         return gr.Slider(visible=False), None, None, None, f"### Cannot read this file\n{error}"
 
@@ -168,7 +184,9 @@ def _render(stored, slice_index, model_name):
     slider = gr.Slider(visible=False)
     if scan.num_slices > 1:
         slider = gr.Slider(minimum=0, maximum=scan.num_slices - 1, value=scan.slice_index, step=1, visible=True)
-    return slider, _for_display(scan.image), prediction.probabilities, _for_display(prediction.heatmap), _format(prediction)
+    preview, heatmap = _for_display(scan.image), _for_display(prediction.heatmap)
+    outputs = (slider, preview, prediction.probabilities, heatmap, _format(prediction))
+    return outputs, scan.num_slices
 
 
 def predict(image_file) -> dict[str, float]:
@@ -198,10 +216,13 @@ def _model_status(name, predictor=None) -> str:
 
 
 with gr.Blocks(title="Brain tumour MRI classifier", delete_cache=(60, 300)) as demo:
-    gr.Markdown("# Brain tumour MRI classifier\nClassifies one axial brain MRI slice as glioma, meningioma, pituitary tumour or no tumour.")
+    gr.Markdown(
+        "# Brain tumour MRI classifier\n"
+        "Classifies one axial brain MRI slice as glioma, meningioma, pituitary tumour or no tumour."
+    )
     gr.Markdown(NOTICE, elem_id="notice")
     model_name = gr.State(START_MODEL)
-    stored = gr.State(None, time_to_live=900)  # the upload, in memory, for the slice slider
+    stored = gr.State(None, time_to_live=900)  # a multi-slice upload, in memory, for the slider
     with gr.Row():
         with gr.Column():
             file_in = gr.File(label=f"Scan file: {ACCEPTED}", elem_id="scan-file")
@@ -209,9 +230,13 @@ with gr.Blocks(title="Brain tumour MRI classifier", delete_cache=(60, 300)) as d
             preview = gr.Image(label="Slice as read", type="pil", interactive=False, height=300)
         with gr.Column():
             label_out = gr.Label(num_top_classes=4, label="Probabilities", elem_id="probabilities")
-            heatmap_out = gr.Image(label="Heat map (Grad-CAM, predicted class)", interactive=False, height=300, elem_id="heatmap")
+            heatmap_out = gr.Image(
+                label="Heat map (Grad-CAM, predicted class)", interactive=False, height=300, elem_id="heatmap"
+            )
             verdict_out = gr.Markdown(elem_id="verdict")
-    gr.Examples(EXAMPLES, inputs=[file_in], label="Examples: real scans from the dataset's official test split, named by their true class")
+    gr.Examples(
+        EXAMPLES, inputs=[file_in], label="Examples: real scans from the official test split, named by their true class"
+    )
     with gr.Accordion("Model", open=False):
         status = gr.Markdown(_model_status(START_MODEL, None if MODELS.start_error else MODELS.get(START_MODEL)))
         with gr.Row():
@@ -220,7 +245,8 @@ with gr.Blocks(title="Brain tumour MRI classifier", delete_cache=(60, 300)) as d
 
     ui_outputs = [slider, preview, label_out, heatmap_out, verdict_out]
     # preprocess=False hands the upload over as {path, orig_name}: Gradio still checks that the
-    # path is one of its uploads, and we delete the file ourselves once read.
+    # path is one of its uploads, and we delete the file ourselves once read. (gr.File's own
+    # "filepath" preprocessing would also leave an empty temp file in the cache per call.)
     file_in.change(analyse, [file_in, model_name], [stored, *ui_outputs], preprocess=False, api_visibility="private")
     slider.release(show_slice, [stored, slider, model_name], ui_outputs, api_visibility="private")
     load_button.click(switch_model, [model_box], [model_name, status], api_visibility="private")

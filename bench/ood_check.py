@@ -63,7 +63,8 @@ def non_mri_images(seed: int = 0) -> list[tuple[str, Image.Image]]:
         out.append(("noise_gaussian", Image.fromarray(gauss)))
         colour = rng.integers(0, 256, (224, 224, 3), dtype=np.uint8)
         out.append(("noise_colour", Image.fromarray(colour)))
-        blurred = Image.fromarray(rng.integers(0, 256, (224, 224), dtype=np.uint8)).filter(ImageFilter.GaussianBlur(3 + 3 * i))
+        blurred = Image.fromarray(rng.integers(0, 256, (224, 224), dtype=np.uint8))
+        blurred = blurred.filter(ImageFilter.GaussianBlur(3 + 3 * i))
         out.append(("noise_smooth", blurred))
     ramp = np.linspace(0, 255, 224)
     out.append(("gradient", Image.fromarray(np.tile(ramp, (224, 1)).astype(np.uint8))))
@@ -110,7 +111,8 @@ def _shapes(rng, dark: bool = False) -> Image.Image:
         x0, y0 = rng.integers(0, 180, 2)
         w, h = rng.integers(10, 60, 2)
         fill = int(rng.integers(0, 256))
-        (draw.ellipse if rng.random() < 0.5 else draw.rectangle)((int(x0), int(y0), int(x0 + w), int(y0 + h)), fill=fill)
+        shape = draw.ellipse if rng.random() < 0.5 else draw.rectangle
+        shape((int(x0), int(y0), int(x0 + w), int(y0 + h)), fill=fill)
     return img
 
 
@@ -195,8 +197,10 @@ def main() -> None:
     parser.add_argument("--model", default=DEFAULT_MODEL, help="model folder or Hub id (default: the embedded model)")
     parser.add_argument("--fit", action="store_true", help="fit the checks on Training if the model has none stored")
     parser.add_argument("--max-fit", type=int, default=3000, help="training images used by --fit (CPU time)")
-    parser.add_argument("--limit", type=int, default=None, help="measure false rejects on a seeded sample of N test images")
-    parser.add_argument("--print-default-ranges", action="store_true", help="print image-statistics ranges fitted on all of Training")
+    parser.add_argument("--limit", type=int, default=None,
+                        help="measure false rejects on a seeded sample of N test images")
+    parser.add_argument("--print-default-ranges", action="store_true",
+                        help="print image-statistics ranges fitted on all of Training")
     parser.add_argument("--save-checks", default=None, help="write the checks used to this JSON file")
     args = parser.parse_args()
 
@@ -215,7 +219,8 @@ def main() -> None:
         Path(args.save_checks).write_text(json.dumps(predictor.checks))
     has_features = bool(predictor.checks.get("feature_distance"))
     print(f"model: {args.model}")
-    print(f"checks: {predictor.checks.get('source')}; feature-distance stage: {'on' if has_features else 'off (not fitted)'}")
+    stage = "on" if has_features else "off (not fitted)"
+    print(f"checks: {predictor.checks.get('source')}; feature-distance stage: {stage}")
 
     # False accepts: a non-MRI image passed both stages.
     items = non_mri_images()

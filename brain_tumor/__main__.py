@@ -1,4 +1,4 @@
-"""Command line: `python -m brain_tumor {audit,predict} ...`."""
+"""Command line: `python -m brain_tumor {audit,fit-checks,predict} ...`."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ import argparse
 import json
 import sys
 
+from .cli_predict import add_predict_parser
 from .duplicates import DEFAULT_NEAR_THRESHOLD
 
 
@@ -31,17 +32,46 @@ def audit_command(args) -> int:
     return 0
 
 
+def fit_checks_command(args) -> int:
+    """Fit the serving checks for an existing model folder and store them in its config.json."""
+    from transformers import AutoImageProcessor, AutoModelForImageClassification
+
+    from .checks import fit_checks_on_splits
+    from .data import load_brain_mri
+    from .splits import make_splits
+
+    model = AutoModelForImageClassification.from_pretrained(args.model).eval()
+    processor = AutoImageProcessor.from_pretrained(args.model)
+    splits = make_splits(load_brain_mri(args.dataset), args.validation_fraction, args.seed, args.threshold)
+    model.config.brain_tumor_checks = fit_checks_on_splits(model, processor, splits, seed=args.seed)
+    model.config.save_pretrained(args.model)
+    print(json.dumps({k: v for k, v in model.config.brain_tumor_checks.items() if k != "feature_distance"}, indent=2))
+    return 0
+
+
+def _add_split_options(parser: argparse.ArgumentParser) -> None:
+    # The same defaults as train_hf.py, so the splits are the ones the model was trained with.
+    parser.add_argument("--threshold", type=float, default=DEFAULT_NEAR_THRESHOLD,
+                        help="Cosine similarity of 32x32 thumbnails counted as a near twin (default %(default)s).")
+    parser.add_argument("--validation_fraction", type=float, default=0.15)
+    parser.add_argument("--seed", type=int, default=42)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m brain_tumor", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
     audit = commands.add_parser("audit", help="Count train/test and validation/train twins in a dataset.")
     audit.add_argument("dataset", help="Hub dataset id, Kaggle-layout folder, or save_to_disk folder.")
-    audit.add_argument("--threshold", type=float, default=DEFAULT_NEAR_THRESHOLD,
-                       help="Cosine similarity of 32x32 thumbnails counted as a near twin (default %(default)s).")
-    audit.add_argument("--validation_fraction", type=float, default=0.15)
-    audit.add_argument("--seed", type=int, default=42)
+    _add_split_options(audit)
     audit.add_argument("--json", action="store_true", help="Print the audit as JSON.")
     audit.set_defaults(handler=audit_command)
+    fit = commands.add_parser("fit-checks", help="Fit the 'not a brain MRI' and 'uncertain' checks of a model "
+                                                 "folder on a dataset's splits and store them in its config.json.")
+    fit.add_argument("model", help="Model folder (written by train_hf.py or save_pretrained).")
+    fit.add_argument("dataset", help="The dataset the model was trained on (same splits).")
+    _add_split_options(fit)
+    fit.set_defaults(handler=fit_checks_command)
+    add_predict_parser(commands)
     return parser
 
 

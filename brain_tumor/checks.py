@@ -39,7 +39,10 @@ _STAT_REASONS = {
     "dark_fraction": ("it has almost no dark background", "it is almost entirely black"),
     "mean": ("it is almost entirely black", "it is much brighter overall than MRI slices"),
     "contrast": ("it is almost uniform (blank)", "its contrast is extreme, like text or a drawing"),
-    "roughness": ("it is too smooth to show anatomy (like a gradient)", "it looks like noise or fine texture, not anatomy"),
+    "roughness": (
+        "it is too smooth to show anatomy (like a gradient)",
+        "it looks like noise or fine texture, not anatomy",
+    ),
 }
 
 # Colour gets a floor: the training scans are all pure gray (colourfulness ~0), yet RGB-encoded
@@ -77,7 +80,8 @@ def image_statistics(image: Image.Image) -> dict[str, float]:
     rgb = np.asarray(image.convert("RGB").resize((STAT_SIZE, STAT_SIZE), Image.BILINEAR), dtype=np.float32) / 255.0
     gray = np.asarray(image.convert("L").resize((STAT_SIZE, STAT_SIZE), Image.BILINEAR), dtype=np.float32) / 255.0
     band = max(1, int(round(STAT_SIZE * BORDER)))
-    border = np.concatenate([gray[:band].ravel(), gray[-band:].ravel(), gray[band:-band, :band].ravel(), gray[band:-band, -band:].ravel()])
+    sides = (gray[:band], gray[-band:], gray[band:-band, :band], gray[band:-band, -band:])
+    border = np.concatenate([side.ravel() for side in sides])
     contrast = float(gray.std())
     # Mean absolute difference between neighbours, relative to contrast: noise is ~1, anatomy ~0.15.
     step = (np.abs(np.diff(gray, axis=0)).mean() + np.abs(np.diff(gray, axis=1)).mean()) / 2.0
@@ -124,7 +128,9 @@ def image_statistics_reasons(stats: dict[str, float], fitted: dict) -> list[str]
 # --- feature distance ----------------------------------------------------------------------
 
 
-def fit_feature_distance(train_features, train_labels, validation_features, quantile: float = 99.5, max_components: int = 32) -> dict:
+def fit_feature_distance(
+    train_features, train_labels, validation_features, quantile: float = 99.5, max_components: int = 32
+) -> dict:
     """Fit the PCA-Mahalanobis + residual detector (see module docstring) and its thresholds."""
     x = np.asarray(train_features, dtype=np.float64)
     y = np.asarray(train_labels)
@@ -262,7 +268,16 @@ def uncertainty_reasons(probabilities, labels: list[str], fitted: dict) -> list[
 # --- fitting everything at once (called by training) -----------------------------------------
 
 
-def fit_checks(model, image_processor, train_images, validation_images, validation_labels, train_labels=None, batch_size: int = 32, target_accuracy: float = 0.99) -> dict:
+def fit_checks(
+    model,
+    image_processor,
+    train_images,
+    validation_images,
+    validation_labels,
+    train_labels=None,
+    batch_size: int = 32,
+    target_accuracy: float = 0.99,
+) -> dict:
     """Fit all checks for a trained model; the result is JSON-ready for `config.brain_tumor_checks`.
 
     Images are PIL images (or anything `Predictor` accepts: paths, bytes). `train_labels` are
@@ -313,3 +328,14 @@ def _round_tree(value):
     if isinstance(value, float):
         return _round(value)
     return value
+
+
+def fit_checks_on_splits(model, image_processor, splits, max_train_images: int = 3000, seed: int = 42) -> dict:
+    """`fit_checks` on a `splits.Splits`: a seeded, stratified training subset and all of validation."""
+    from .data import subsample
+
+    # Raw images, whatever transform training set on these datasets.
+    train = subsample(splits.train, max_train_images, seed).with_format(None)
+    validation = splits.validation.with_format(None)
+    return fit_checks(model, image_processor, train["image"], validation["image"], validation["label"],
+                      train_labels=train["label"])

@@ -27,12 +27,16 @@ def add_predict_parser(subparsers):
         help="classify scan files or folders of them",
         description="Classify brain MRI slices (JPEG, PNG, BMP, TIFF, DICOM, NIfTI) and write CSV or JSON.",
     )
-    parser.add_argument("inputs", nargs="+", metavar="FILES_OR_DIRS", help="scan files, or folders searched recursively")
-    parser.add_argument("--model", default=DEFAULT_MODEL, help="model folder or Hugging Face Hub id (default: the embedded model)")
-    parser.add_argument("--output", default=None, help="write results to this .csv or .json file (default: CSV on standard output)")
-    parser.add_argument("--slice", type=int, default=None, dest="slice_index", help="slice of 3-D volumes to classify (default: the middle one)")
+    parser.add_argument("inputs", nargs="+", metavar="FILES_OR_DIRS",
+                        help="scan files, or folders searched recursively")
+    parser.add_argument("--model", default=DEFAULT_MODEL,
+                        help="model folder or Hugging Face Hub id (default: the embedded model)")
+    parser.add_argument("--output", default=None,
+                        help="write results to this .csv or .json file (default: CSV on standard output)")
+    parser.add_argument("--slice", type=int, default=None, dest="slice_index",
+                        help="slice of 3-D volumes to classify (default: the middle one)")
     parser.add_argument("--batch-size", type=int, default=16, help="images per forward pass")
-    parser.set_defaults(func=predict_command)
+    parser.set_defaults(handler=predict_command)
     return parser
 
 
@@ -94,7 +98,8 @@ def _write(records: list[dict], labels: list[str], output: str | None) -> None:
     if output and output.lower().endswith(".json"):
         Path(output).write_text(json.dumps(records, indent=2) + "\n")
         return
-    columns = ["path", "label", "probability", *(f"p_{name}" for name in labels), "uncertain", "not_mri", "slice_index", "num_slices", "reasons", "error"]
+    columns = ["path", "label", "probability", *(f"p_{name}" for name in labels),
+               "uncertain", "not_mri", "slice_index", "num_slices", "reasons", "error"]
     handle = open(output, "w", newline="") if output else sys.stdout
     try:
         writer = csv.DictWriter(handle, fieldnames=columns, extrasaction="ignore")

@@ -58,7 +58,8 @@ def load_slice(path_or_bytes, filename: str | None = None, slice_index: int | No
     """Read a file (path or bytes) and return one 2-D slice.
 
     For files with several slices (3-D NIfTI, multi-frame DICOM, multi-page TIFF) the middle
-    one is returned unless `slice_index` picks another; for NIfTI the slices are axial.
+    one is returned unless `slice_index` picks another; for NIfTI the slices are axial. A file
+    with one slice ignores `slice_index`.
     """
     data, filename = _read_bytes(path_or_bytes, filename)
     kind = sniff_format(data, filename)
@@ -180,7 +181,8 @@ def _gunzip_head(data: bytes, size: int = 540) -> bytes:
 
 def _looks_like_raw_dicom(head: bytes) -> bool:
     # Preamble-less DICOM starts with group 0x0002 or 0x0008 tags (little endian).
-    return len(head) >= 4 and head[:2] in (b"\x02\x00", b"\x08\x00") and head[2:4] in (b"\x00\x00", b"\x05\x00", b"\x10\x00", b"\x16\x00", b"\x18\x00")
+    elements = (b"\x00\x00", b"\x05\x00", b"\x10\x00", b"\x16\x00", b"\x18\x00")
+    return len(head) >= 4 and head[:2] in (b"\x02\x00", b"\x08\x00") and head[2:4] in elements
 
 
 def _looks_like_text(head: bytes) -> bool:
@@ -198,9 +200,13 @@ def _load_pil(data: bytes, slice_index: int | None, kind: str) -> LoadedScan:
     try:
         img = Image.open(io.BytesIO(data), formats=_PIL_FORMATS)
     except Image.DecompressionBombError:
-        raise ScanError(f"The image is too large to decode safely; the limit is {MAX_PIXELS / 1e6:.0f} megapixels.") from None
+        raise ScanError(
+            f"The image is too large to decode safely; the limit is {MAX_PIXELS / 1e6:.0f} megapixels."
+        ) from None
     except (OSError, SyntaxError, ValueError, struct.error) as error:
-        raise ScanError(f"The file looks like {kind} but cannot be opened: it is damaged or truncated ({error}).") from None
+        raise ScanError(
+            f"The file looks like {kind} but cannot be opened: it is damaged or truncated ({error})."
+        ) from None
     fmt = img.format or "image"
     width, height = img.size
     if width * height > MAX_PIXELS:
@@ -228,7 +234,8 @@ def _to_gray_or_rgb(img: Image.Image, notes: list[str]) -> Image.Image:
     """Convert any PIL mode to "L", or to "RGB" when the picture really has colour."""
     mode = img.mode
     if mode in ("I;16", "I;16L", "I;16B", "I;16N", "I", "F"):
-        notes.append(f"{'16-bit' if mode.startswith('I;16') else mode + '-mode'} image scaled to 8-bit by its 0.5-99.5 percentiles")
+        depth = "16-bit" if mode.startswith("I;16") else f"{mode}-mode"
+        notes.append(f"{depth} image scaled to 8-bit by its 0.5-99.5 percentiles")
         return scale_to_uint8(np.asarray(img))
     if mode in ("RGBA", "LA", "PA") or (mode == "P" and "transparency" in img.info):
         # Transparent areas are background; MRI background is black, so composite onto black.
@@ -260,10 +267,13 @@ def scale_to_uint8(arr: np.ndarray, low_pct: float = 0.5, high_pct: float = 99.5
 
 
 def _pick_index(slice_index: int | None, count: int, what: str) -> int:
-    if slice_index is None:
+    # A 2-D image is its own only slice whatever index is asked for, so one `--slice` works
+    # on a folder that mixes volumes and plain images.
+    if slice_index is None or count == 1:
         return count // 2  # the middle slice of a stack usually cuts through the brain
     if not 0 <= int(slice_index) < count:
-        raise ScanError(f"The file has {count} {what}{'s' if count != 1 else ''} (0 to {count - 1}); {what} {slice_index} does not exist.")
+        plural = "s" if count != 1 else ""
+        raise ScanError(f"The file has {count} {what}{plural} (0 to {count - 1}); {what} {slice_index} does not exist.")
     return int(slice_index)
 
 
@@ -325,7 +335,8 @@ def _dicom_to_scan(ds, arr: np.ndarray, frames: int, index: int) -> LoadedScan:
     photometric = str(getattr(ds, "PhotometricInterpretation", "MONOCHROME2")).upper()
     if arr.ndim == 3 and arr.shape[-1] in (3, 4):  # colour DICOM (pydicom already gives RGB)
         image = Image.fromarray(_colour_to_uint8(arr[..., :3]), mode="RGB")
-        return LoadedScan(image=_to_gray_or_rgb(image, notes), format="DICOM", num_slices=frames, slice_index=index, notes=notes)
+        image = _to_gray_or_rgb(image, notes)
+        return LoadedScan(image=image, format="DICOM", num_slices=frames, slice_index=index, notes=notes)
     if arr.ndim != 2:
         raise ScanError(f"The DICOM pixel data has shape {arr.shape}; expected one 2-D image per frame.")
     from pydicom.pixels import apply_modality_lut
@@ -344,7 +355,8 @@ def _dicom_to_scan(ds, arr: np.ndarray, frames: int, index: int) -> LoadedScan:
     if photometric == "MONOCHROME1":  # MONOCHROME1 means low values are white
         gray = 255 - gray
         notes.append("MONOCHROME1 inverted")
-    return LoadedScan(image=Image.fromarray(gray, mode="L"), format="DICOM", num_slices=frames, slice_index=index, notes=notes)
+    image = Image.fromarray(gray, mode="L")
+    return LoadedScan(image=image, format="DICOM", num_slices=frames, slice_index=index, notes=notes)
 
 
 def _dicom_window(ds) -> tuple[float, float] | None:
@@ -403,7 +415,8 @@ def _load_nifti(data: bytes, slice_index: int | None) -> LoadedScan:
             "multi-volume scan. Upload a 3-D structural volume or a single 2-D slice."
         )
     if int(np.prod(shape, dtype=np.int64)) > MAX_VOLUME_VOXELS:
-        raise ScanError(f"The NIfTI volume is {'x'.join(map(str, shape))} voxels; the limit is {MAX_VOLUME_VOXELS:,} voxels.")
+        dims = "x".join(map(str, shape))
+        raise ScanError(f"The NIfTI volume is {dims} voxels; the limit is {MAX_VOLUME_VOXELS:,} voxels.")
     axes = [i for i, n in enumerate(shape) if n > 1]
     if len(axes) < 2:
         raise ScanError(f"The NIfTI file has shape {shape}; it holds no 2-D image.")
@@ -429,7 +442,9 @@ def _load_nifti(data: bytes, slice_index: int | None) -> LoadedScan:
             in_plane = [i for i in range(3) if i != axial_axis]
             arr = arr.reshape([shape[i] for i in in_plane])
     except Exception as error:  # truncated data, bad dtype...
-        raise ScanError(f"The NIfTI image data cannot be read: it is damaged or truncated ({_first_line(error)}).") from None
+        raise ScanError(
+            f"The NIfTI image data cannot be read: it is damaged or truncated ({_first_line(error)})."
+        ) from None
     arr = _orient_slice(arr, ornt[in_plane])
     notes = ["scaled to 8-bit by the slice's 0.5-99.5 percentiles"]
     if count > 1:

@@ -182,8 +182,10 @@ class Predictor:
     def _assemble(self, scan: LoadedScan, logits: torch.Tensor, pooled: torch.Tensor, overlay) -> Prediction:
         probs = torch.softmax(logits.float(), dim=-1).cpu().numpy()
         index, top, _ = checks_lib.top_two(probs)
-        not_mri = checks_lib.image_statistics_reasons(checks_lib.image_statistics(scan.image), self.checks["image_statistics"])
-        not_mri += checks_lib.feature_distance_reasons(pooled.float().cpu().numpy()[None], self.checks.get("feature_distance"))
+        stats = checks_lib.image_statistics(scan.image)
+        not_mri = checks_lib.image_statistics_reasons(stats, self.checks["image_statistics"])
+        features = pooled.float().cpu().numpy()[None]
+        not_mri += checks_lib.feature_distance_reasons(features, self.checks.get("feature_distance"))
         uncertain = checks_lib.uncertainty_reasons(probs, self.labels, self.checks["uncertainty"])
         label = self.labels[index]
         return Prediction(
@@ -263,7 +265,10 @@ def _load_error_message(name: str, error: Exception) -> str:
             f"(model.safetensors) and preprocessor_config.json, as written by save_pretrained ({detail})."
         )
     if name.startswith((".", "/", "~")) or path.suffix or "\\" in name or name.count("/") > 1:
-        return f"No model folder at {name!r}. Give a folder written by save_pretrained, or a Hub id such as 'owner/model'."
+        return (
+            f"No model folder at {name!r}. Give a folder written by save_pretrained, "
+            "or a Hub id such as 'owner/model'."
+        )
     return (
         f"Could not load {name!r} from the Hugging Face Hub: it is not in the local cache and the Hub "
         f"cannot be reached (offline, HF_HUB_OFFLINE=1, or no such repository). Download it once "

@@ -24,7 +24,8 @@ def write_dicom(pixels: np.ndarray, path: Path) -> None:
 
     meta = FileMetaDataset()
     meta.MediaStorageSOPClassUID = MRImageStorage
-    meta.MediaStorageSOPInstanceUID = generate_uid()
+    # UIDs derived from the file's name, so running this script again writes the same bytes.
+    meta.MediaStorageSOPInstanceUID = generate_uid(entropy_srcs=["brain-tumor-mri examples", path.name])
     meta.TransferSyntaxUID = ExplicitVRLittleEndian
     ds = Dataset()
     ds.file_meta = meta
@@ -33,7 +34,9 @@ def write_dicom(pixels: np.ndarray, path: Path) -> None:
     ds.PatientName = "Anonymous^Example"
     ds.PatientID = "EXAMPLE"
     ds.SeriesDescription = "converted from the Brain Tumor MRI Dataset (CC0), Testing split"
-    ds.set_pixel_data(pixels.astype(np.uint16) * 16, photometric_interpretation="MONOCHROME2", bits_stored=12)
+    ds.set_pixel_data(
+        pixels.astype(np.uint16) * 16, photometric_interpretation="MONOCHROME2", bits_stored=12, generate_instance_uid=False
+    )
     ds.RescaleSlope, ds.RescaleIntercept = 1, 0
     ds.WindowCenter, ds.WindowWidth = 2040, 4081  # maps 0..4080 back onto 0..255
     ds.save_as(path, enforce_file_format=True)
@@ -46,5 +49,8 @@ def write_nifti(pixels: np.ndarray, path: Path) -> None:
 
 
 if __name__ == "__main__":
-    write_dicom(np.asarray(Image.open(TESTING / "pituitary" / "Te-pi_0020.jpg").convert("L")), HERE / "pituitary_Te-pi_0020_converted.dcm")
-    write_nifti(np.asarray(Image.open(TESTING / "meningioma" / "Te-me_0020.jpg").convert("L")), HERE / "meningioma_Te-me_0020_converted.nii.gz")
+    def read(name):
+        return np.asarray(Image.open(TESTING / name).convert("L"))
+
+    write_dicom(read("pituitary/Te-pi_0020.jpg"), HERE / "pituitary_Te-pi_0020_converted.dcm")
+    write_nifti(read("meningioma/Te-me_0020.jpg"), HERE / "meningioma_Te-me_0020_converted.nii.gz")

@@ -26,14 +26,21 @@ def build_tiny_model(arch: str = "resnet", seed: int = 0):
         ResNetForImageClassification,
     )
 
-    labels = {"id2label": dict(enumerate(CLASS_NAMES)), "label2id": {n: i for i, n in enumerate(CLASS_NAMES)}}
+    labels = {
+        "num_labels": len(CLASS_NAMES),
+        "id2label": dict(enumerate(CLASS_NAMES)),
+        "label2id": {name: i for i, name in enumerate(CLASS_NAMES)},
+    }
     torch.manual_seed(seed)
     if arch == "resnet":
-        model = ResNetForImageClassification(ResNetConfig(embedding_size=8, hidden_sizes=[8, 16], depths=[1, 1], num_labels=4, **labels))
+        config = ResNetConfig(embedding_size=8, hidden_sizes=[8, 16], depths=[1, 1], **labels)
+        model = ResNetForImageClassification(config)
     elif arch == "convnext":
-        model = ConvNextForImageClassification(ConvNextConfig(num_stages=2, hidden_sizes=[8, 16], depths=[1, 1], num_labels=4, **labels))
+        config = ConvNextConfig(num_stages=2, hidden_sizes=[8, 16], depths=[1, 1], **labels)
+        model = ConvNextForImageClassification(config)
     elif arch == "mobilenet_v2":
-        model = MobileNetV2ForImageClassification(MobileNetV2Config(depth_multiplier=0.35, image_size=IMAGE_SIZE, num_labels=4, **labels))
+        config = MobileNetV2Config(depth_multiplier=0.35, image_size=IMAGE_SIZE, **labels)
+        model = MobileNetV2ForImageClassification(config)
     else:
         raise ValueError(f"unknown arch {arch!r}")
     # The PIL backend works without torchvision (absent here); crop_pct gives the resize-then-

@@ -30,7 +30,9 @@ def page():
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=["--no-sandbox", "--disable-gpu"])
+        browser = playwright.chromium.launch(
+            executable_path=CHROMIUM, headless=True, args=["--no-sandbox", "--disable-gpu"]
+        )
         page = browser.new_page(viewport={"width": 1280, "height": 1100})
         yield page
         browser.close()
@@ -65,3 +67,10 @@ def test_bad_upload_explained_in_page(server, page, tmp_path):
     page.locator("#verdict").get_by_text("Cannot read this file").wait_for(timeout=60_000)
     assert page.locator("#verdict").get_by_text("contains text").is_visible()
     page.screenshot(path=str(ARTIFACTS / "app_bad_upload.png"), full_page=True)
+
+
+def test_example_click_runs_dicom(server, page):
+    page.goto(server.url, wait_until="domcontentloaded")
+    page.get_by_text("pituitary_Te-pi_0020_converted.dcm").click()
+    page.locator("#verdict").get_by_text("Read as DICOM").wait_for(timeout=60_000)
+    assert page.locator("#verdict").get_by_text("window centre").is_visible()

@@ -5,7 +5,8 @@ Decisions the matrix pins down (valid and answered / refused with a message):
             flags it; see test_inference), plain NIfTI misnamed .nii.gz (content wins)
   refused:  empty file, truncated JPEG, text renamed .jpg, 20000x20000 PNG, 8000x8000 PNG,
             animated GIF, 1x1 image, DICOM without pixel data, DICOM in JPEG-LS (no decoder here),
-            DICOM with truncated pixel data, 4-D NIfTI, text named .nii.gz, gzip that is not NIfTI, ZIP, PDF, WebP, random bytes,
+            DICOM with truncated pixel data, 4-D NIfTI, text named .nii.gz, gzip that is not NIfTI,
+            ZIP, PDF, WebP, random bytes,
             truncated NIfTI, a slice index out of range, a file over the size limit
 """
 
@@ -41,7 +42,7 @@ def save_pil(path, img, **kwargs):
 # --- dicom / nifti writers ---------------------------------------------------------------------
 
 
-def write_dicom(path, pixels=None, photometric="MONOCHROME2", slope=None, intercept=None, window=None, syntax=None, frames=None):
+def write_dicom(path, pixels=None, photometric="MONOCHROME2", slope=None, intercept=None, window=None, syntax=None):
     from pydicom.dataset import Dataset, FileMetaDataset
     from pydicom.uid import ExplicitVRLittleEndian, MRImageStorage, generate_uid
 
@@ -121,18 +122,27 @@ def test_rgb_gray_becomes_l_and_colour_stays_rgb(tmp_path):
     assert load_slice(path).image.mode == "RGB"
 
 
-def test_rgba_composited_on_black(tmp_path):
+@pytest.mark.parametrize("suffix", [".png", ".tif"])
+def test_rgba_composited_on_black(tmp_path, suffix):
     gray = head_phantom().astype(np.uint8)
     rgba = np.stack([gray, gray, gray, np.where(gray > 0, 255, 0).astype(np.uint8)], axis=-1)
     rgba[..., :3][gray == 0] = 255  # transparent pixels are white underneath
-    scan = load_slice(save_pil(tmp_path / "alpha.png", Image.fromarray(rgba, mode="RGBA")))
+    scan = load_slice(save_pil(tmp_path / f"alpha{suffix}", Image.fromarray(rgba, mode="RGBA")))
     assert scan.image.mode == "L" and np.asarray(scan.image)[0, 0] == 0
     assert any("transparency" in note for note in scan.notes)
 
 
-def test_palette_png(tmp_path):
+@pytest.mark.parametrize("suffix", [".png", ".tif", ".bmp"])
+def test_palette_images(tmp_path, suffix):
     img = Image.fromarray(head_phantom().astype(np.uint8)).convert("P")
-    assert load_slice(save_pil(tmp_path / "palette.png", img)).image.mode == "L"
+    assert load_slice(save_pil(tmp_path / f"palette{suffix}", img)).image.mode == "L"
+
+
+def test_rgb_tiff_and_bmp(tmp_path):
+    gray = head_phantom().astype(np.uint8)
+    colour = Image.fromarray(np.stack([gray, gray // 2, gray // 4], axis=-1))
+    for suffix in (".tif", ".bmp"):
+        assert load_slice(save_pil(tmp_path / f"rgb{suffix}", colour)).image.mode == "RGB"
 
 
 def test_cmyk_jpeg_answered(tmp_path):
@@ -179,6 +189,22 @@ def test_dicom_monochrome1_inverted(tmp_path):
     scan = load_slice(write_dicom(tmp_path / "m1.dcm", raw, photometric="MONOCHROME1"))
     assert np.array_equal(np.asarray(scan.image), 255 - mono2)
     assert "MONOCHROME1 inverted" in scan.notes
+
+
+def test_dicom_multiframe_is_a_stack(tmp_path):
+    frames = np.stack([np.full((48, 48), 500 * (k + 1)) for k in range(5)])
+    frames[:, :8, :8] = 0
+    path = write_dicom(tmp_path / "multi.dcm", frames)
+    scan = load_slice(path)
+    assert (scan.num_slices, scan.slice_index) == (5, 2)
+    assert load_slice(path, slice_index=4).slice_index == 4
+    with pytest.raises(ScanError, match="5 frames"):
+        load_slice(path, slice_index=5)
+
+
+def test_slice_index_ignored_for_2d_images(tmp_path):
+    path = save_pil(tmp_path / "flat.png", Image.fromarray(head_phantom().astype(np.uint8)))
+    assert load_slice(path, slice_index=7).slice_index == 0
 
 
 def test_dicom_without_preamble_by_name(tmp_path):
@@ -238,7 +264,11 @@ def _png_header_only(width, height) -> bytes:
     compressor = zlib.compressobj(9)
     row = bytes(1 + width)
     body = b"".join(compressor.compress(row) for _ in range(height)) + compressor.flush()
-    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)) + chunk(b"IDAT", body) + chunk(b"IEND", b"")
+    header = chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0))
+    return b"\x89PNG\r\n\x1a\n" + header + chunk(b"IDAT", body) + chunk(b"IEND", b"")
+
+
+JPEG_LS = "1.2.840.10008.1.2.4.80"  # JPEG-LS Lossless: needs a plugin this project does not install
 
 
 def _truncated_dicom(root) -> bytes:
@@ -274,7 +304,7 @@ def bad_files(tmp_path_factory):
         "animated_gif": (gif.getvalue(), "anim.gif", "GIF"),
         "one_pixel": (tiny.getvalue(), "dot.png", "32x32"),
         "dicom_no_pixels": (write_dicom(root / "nopix.dcm").read_bytes(), "nopix.dcm", "no image"),
-        "dicom_jpeg_ls": (write_dicom(root / "jls.dcm", syntax="1.2.840.10008.1.2.4.80").read_bytes(), "jls.dcm", "cannot decode"),
+        "dicom_jpeg_ls": (write_dicom(root / "jls.dcm", syntax=JPEG_LS).read_bytes(), "jls.dcm", "cannot decode"),
         "dicom_truncated_pixels": (_truncated_dicom(root), "cut.dcm", "damaged"),
         "nifti_4d": (nifti4d, "4d.nii.gz", "4-D"),
         "text_named_nii_gz": (b"not a volume at all\n" * 30, "brain.nii.gz", "not a NIfTI"),
@@ -289,7 +319,8 @@ def bad_files(tmp_path_factory):
 
 BAD_NAMES = [
     "empty", "truncated_jpeg", "text_renamed_jpg", "png_20000x20000", "png_8000x8000", "animated_gif",
-    "one_pixel", "dicom_no_pixels", "dicom_jpeg_ls", "dicom_truncated_pixels", "nifti_4d", "text_named_nii_gz", "gzip_not_nifti",
+    "one_pixel", "dicom_no_pixels", "dicom_jpeg_ls", "dicom_truncated_pixels", "nifti_4d", "text_named_nii_gz",
+    "gzip_not_nifti",
     "zip", "pdf", "webp", "random_bytes", "truncated_nifti",
 ]
 

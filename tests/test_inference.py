@@ -13,7 +13,7 @@ from helpers_models import IMAGE_SIZE, build_tiny_model, save_tiny_model
 from PIL import Image
 
 from brain_tumor.checks import fit_checks
-from brain_tumor.cli_predict import add_predict_parser, predict_command
+from brain_tumor.cli_predict import add_predict_parser
 from brain_tumor.inference import ModelLoadError, Prediction, Predictor, overlay_heatmap, verdict_text
 from brain_tumor.labels import CLASS_NAMES
 
@@ -192,7 +192,7 @@ def _run_cli(argv):
     parser = argparse.ArgumentParser()
     add_predict_parser(parser.add_subparsers(dest="command"))
     args = parser.parse_args(argv)
-    return args.func(args)
+    return args.handler(args)
 
 
 def test_cli_csv_and_json(model_dirs, tmp_path, capsys):
@@ -208,7 +208,8 @@ def test_cli_csv_and_json(model_dirs, tmp_path, capsys):
     status = _run_cli(["predict", str(folder), "--model", model_dirs["resnet"], "--output", str(out_csv)])
     assert status == 1  # one file could not be read
     rows = list(csv.DictReader(out_csv.open()))
-    assert [Path(r["path"]).name for r in rows] == sorted(["broken.jpg", EXAMPLES[0].name, EXAMPLES[1].name]) + ["third.png"]
+    expected_order = sorted(["broken.jpg", EXAMPLES[0].name, EXAMPLES[1].name]) + ["third.png"]
+    assert [Path(r["path"]).name for r in rows] == expected_order
     good = [r for r in rows if not r["error"]]
     assert len(good) == 3 and all(r["label"] in CLASS_NAMES for r in good)
     assert all(abs(sum(float(r[f"p_{c}"]) for c in CLASS_NAMES) - 1) < 1e-4 for r in good)
@@ -222,6 +223,7 @@ def test_cli_csv_and_json(model_dirs, tmp_path, capsys):
 
 
 def test_cli_rejects_bad_output_and_model(model_dirs, tmp_path, capsys):
-    assert _run_cli(["predict", str(EXAMPLES[0]), "--model", model_dirs["resnet"], "--output", str(tmp_path / "x.txt")]) == 2
+    bad_output = str(tmp_path / "x.txt")
+    assert _run_cli(["predict", str(EXAMPLES[0]), "--model", model_dirs["resnet"], "--output", bad_output]) == 2
     assert _run_cli(["predict", str(EXAMPLES[0]), "--model", str(tmp_path / "none")]) == 2
     assert "No model folder" in capsys.readouterr().err

@@ -51,6 +51,8 @@ def test_results_card_and_plots_are_written(trained_run):
     assert "not for diagnosis" in card and "python train_hf.py --dataset_name" in card
     config = json.loads((output_dir / "config.json").read_text())
     assert config["id2label"] == {str(i): name for i, name in enumerate(CLASS_NAMES)}
+    checks = config["brain_tumor_checks"]  # fitted for the app's "uncertain" / "not an MRI" flags
+    assert {"uncertainty", "image_statistics", "feature_distance"} <= set(checks)
 
 
 def test_push_to_hub_uploads_the_output_folder(kaggle_folder, tmp_path, monkeypatch):
