@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import threading
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import numpy as np
 import torch
@@ -19,10 +18,7 @@ from PIL import Image
 from . import checks as checks_lib
 from .imaging import LoadedScan, _to_gray_or_rgb, load_slice
 from .labels import DESCRIPTIONS, canonical_label
-
-
-class ModelLoadError(ValueError):
-    """The model cannot be loaded; the message says what was tried and what to do."""
+from .modeling import ModelLoadError, load_error_message
 
 
 @dataclass
@@ -88,7 +84,7 @@ class Predictor:
             model = AutoModelForImageClassification.from_pretrained(name)
             processor = AutoImageProcessor.from_pretrained(name)
         except (OSError, ValueError, KeyError) as error:
-            raise ModelLoadError(_load_error_message(name, error)) from None
+            raise ModelLoadError(load_error_message(name, error)) from None
         return cls(model, processor, device=device)
 
     # --- model plumbing ----------------------------------------------------------------------
@@ -254,23 +250,3 @@ def overlay_heatmap(pixel_values: torch.Tensor, cam: torch.Tensor, alpha: float 
     weight = np.asarray(cam_image, dtype=np.float32) / 255.0
     blend = gray[..., None] * (1 - alpha * weight[..., None]) + _colourise(weight) * alpha * weight[..., None]
     return Image.fromarray(np.round(np.clip(blend, 0, 1) * 255).astype(np.uint8), mode="RGB")
-
-
-def _load_error_message(name: str, error: Exception) -> str:
-    detail = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-    path = Path(name).expanduser()
-    if path.is_dir():
-        return (
-            f"The folder {name!r} is not a usable model folder: it needs config.json, the weights "
-            f"(model.safetensors) and preprocessor_config.json, as written by save_pretrained ({detail})."
-        )
-    if name.startswith((".", "/", "~")) or path.suffix or "\\" in name or name.count("/") > 1:
-        return (
-            f"No model folder at {name!r}. Give a folder written by save_pretrained, "
-            "or a Hub id such as 'owner/model'."
-        )
-    return (
-        f"Could not load {name!r} from the Hugging Face Hub: it is not in the local cache and the Hub "
-        f"cannot be reached (offline, HF_HUB_OFFLINE=1, or no such repository). Download it once "
-        f"with network access, or give a local model folder ({detail})."
-    )

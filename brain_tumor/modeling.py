@@ -38,12 +38,24 @@ class ModelLoadError(ValueError):
     """A model that cannot be loaded, with a message saying what was wrong."""
 
 
-def _offline_hint(name: str, error: Exception) -> ModelLoadError:
-    return ModelLoadError(
-        f"Could not load model {name!r}: it is not a local folder with a config.json, and fetching it from "
-        f"the Hugging Face Hub failed ({type(error).__name__}: {str(error).splitlines()[0] if str(error) else ''})."
-        f"{' HF_HUB_OFFLINE is set, so nothing was downloaded.' if os.environ.get('HF_HUB_OFFLINE') == '1' else ''}"
-        f" Pass a local model folder, or connect to the Hub."
+def load_error_message(name: str, error: Exception) -> str:
+    """What went wrong loading a model folder or Hub id, and what the user can do."""
+    detail = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+    path = Path(name).expanduser()
+    if path.is_dir():
+        return (
+            f"The folder {name!r} is not a usable model folder: it needs config.json, the weights "
+            f"(model.safetensors) and preprocessor_config.json, as written by save_pretrained ({detail})."
+        )
+    if name.startswith((".", "/", "~")) or path.suffix or "\\" in name or name.count("/") > 1:
+        return (
+            f"No model folder at {name!r}. Give a folder written by save_pretrained, "
+            "or a Hub id such as 'owner/model'."
+        )
+    return (
+        f"Could not load {name!r} from the Hugging Face Hub: it is not in the local cache and the Hub "
+        f"cannot be reached (offline, HF_HUB_OFFLINE=1, or no such repository). Download it once "
+        f"with network access, or give a local model folder ({detail})."
     )
 
 
@@ -92,9 +104,7 @@ def build_from_checkpoint(model_name_or_path: str, cache_dir: str | None = None,
             model_name_or_path, num_labels=len(id2label()), id2label=id2label(), label2id=label2id(),
             ignore_mismatched_sizes=True, cache_dir=cache_dir)
     except OSError as error:
-        if Path(model_name_or_path).is_dir():
-            raise ModelLoadError(f"Model folder {model_name_or_path!r} is incomplete: {error}") from error
-        raise _offline_hint(model_name_or_path, error) from error
+        raise ModelLoadError(load_error_message(model_name_or_path, error)) from error
     if image_size:
         processor.size = {"height": image_size, "width": image_size}
         processor.do_center_crop = False

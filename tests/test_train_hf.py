@@ -95,7 +95,7 @@ def test_checkpoint_and_config_together_is_a_clear_error(tmp_path, kaggle_folder
 
 
 def test_hub_model_while_offline_is_a_clear_error(tmp_path, kaggle_folder):
-    with pytest.raises(ModelLoadError, match="Could not load model 'facebook/convnext-tiny-224'.*local model folder"):
+    with pytest.raises(ModelLoadError, match="Could not load 'facebook/convnext-tiny-224' from the Hugging Face Hub.*local model folder"):
         train_hf.main(["--dataset_name", str(kaggle_folder), "--output_dir", str(tmp_path), "--max_steps", "1"])
 
 
