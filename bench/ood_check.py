@@ -1,7 +1,7 @@
 """Measure the "is this a brain MRI slice?" check: false accepts on non-MRI images, false rejects
-on the official Testing split.
+on the clean and the official test split.
 
-    python bench/ood_check.py [--model FOLDER_OR_HUB_ID] [--fit] [--limit N]
+    python bench/ood_check.py [--model FOLDER_OR_HUB_ID] [--limit N]
     python bench/ood_check.py --print-default-ranges   # the ranges in checks.DEFAULT_CHECKS
 
 The non-MRI set is generated here, seeded, so every run measures the same images: the photos
@@ -10,18 +10,17 @@ light on dark), noise, gradients, blank images, geometric patterns, and two *syn
 looking kinds drawn from ellipses: a chest-X-ray-like and a head-CT-like image. The synthetic ones
 are crude stand-ins, not real X-rays or CT; real ones would be a harder and better test.
 
-`--fit` fits the checks on the Training split (85% fit / 15% validation, seeded) when the model
-has none stored, so a model fresh from a trainer that does not fit them can still be measured.
+A model without fitted checks (`brain_tumor_checks` in config.json) is measured with the defaults;
+`python -m brain_tumor fit-checks MODEL DATASET` fits them on the same splits train_hf.py uses.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import random
 import sys
 import time
-from collections import Counter, defaultdict
+from collections import Counter
 from pathlib import Path
 
 import numpy as np
@@ -30,9 +29,10 @@ from PIL import Image, ImageDraw, ImageFilter, ImageFont
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from brain_tumor import DEFAULT_MODEL  # noqa: E402
-from brain_tumor.checks import fit_checks, fit_image_statistics, resolve_checks  # noqa: E402
+from brain_tumor.checks import fit_image_statistics  # noqa: E402
+from brain_tumor.data import load_brain_mri, subsample  # noqa: E402
 from brain_tumor.inference import Predictor  # noqa: E402
-from brain_tumor.labels import canonical_label  # noqa: E402
+from brain_tumor.splits import make_splits  # noqa: E402
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "brain-tumor-mri-v1"
 
@@ -150,53 +150,20 @@ def _head_ct_like(rng, i: int) -> Image.Image:
 # --- measurement ---------------------------------------------------------------------------
 
 
-def split_files(limit: int | None, seed: int = 0) -> tuple[list[Path], list[str], list[Path], list[str]]:
-    def files(split):
-        pairs = [(p, canonical_label(p.parent.name)) for p in sorted((DATA / split).glob("*/*.jpg"))]
-        return [p for p, _ in pairs], [y for _, y in pairs]
-
-    train_x, train_y = files("Training")
-    test_x, test_y = files("Testing")
-    if limit:
-        rng = random.Random(seed)
-        keep = sorted(rng.sample(range(len(test_x)), min(limit, len(test_x))))
-        test_x, test_y = [test_x[i] for i in keep], [test_y[i] for i in keep]
-    return train_x, train_y, test_x, test_y
-
-
-def split_fit_validation(train_x, train_y, seed: int = 0) -> tuple[list, list]:
-    """Seeded, per-class 85% / 15% split of Training into (fit, validation) lists of (path, label)."""
-    rng = random.Random(seed)
-    by_class = defaultdict(list)
-    for path, label in zip(train_x, train_y):
-        by_class[label].append(path)
-    fit, validation = [], []
-    for label, paths in sorted(by_class.items()):
-        rng.shuffle(paths)
-        cut = int(0.85 * len(paths))
-        fit += [(p, label) for p in paths[:cut]]
-        validation += [(p, label) for p in paths[cut:]]
-    return fit, validation
-
-
-def fit_on_training(predictor: Predictor, train_x, train_y, max_fit: int, seed: int = 0) -> dict:
-    fit, validation = split_fit_validation(train_x, train_y, seed)
-    fit = random.Random(seed).sample(fit, min(max_fit, len(fit)))
-    return fit_checks(
-        predictor.model,
-        predictor.image_processor,
-        [p for p, _ in fit],
-        [p for p, _ in validation],
-        [label for _, label in validation],
-        train_labels=[label for _, label in fit],
-    )
+def test_splits(limit: int | None, seed: int = 0) -> dict[str, tuple[list, list[str]]]:
+    """(images, labels) of the official and the clean test split, as train_hf.py cuts them."""
+    splits = make_splits(load_brain_mri(str(DATA)))
+    result = {}
+    for name in ("clean_test", "official_test"):
+        dataset = subsample(getattr(splits, name), limit, seed)
+        names = dataset.features["label"].names
+        result[name] = (dataset["image"], [names[i] for i in dataset["label"]])
+    return result
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--model", default=DEFAULT_MODEL, help="model folder or Hub id (default: the embedded model)")
-    parser.add_argument("--fit", action="store_true", help="fit the checks on Training if the model has none stored")
-    parser.add_argument("--max-fit", type=int, default=3000, help="training images used by --fit (CPU time)")
     parser.add_argument("--limit", type=int, default=None,
                         help="measure false rejects on a seeded sample of N test images")
     parser.add_argument("--print-default-ranges", action="store_true",
@@ -204,17 +171,13 @@ def main() -> None:
     parser.add_argument("--save-checks", default=None, help="write the checks used to this JSON file")
     args = parser.parse_args()
 
-    train_x, train_y, test_x, test_y = split_files(args.limit)
     if args.print_default_ranges:
-        fitted = fit_image_statistics(Image.open(p) for p in train_x)
+        fitted = fit_image_statistics(Image.open(p) for p in sorted((DATA / "Training").glob("*/*.jpg")))
         print(json.dumps(fitted, indent=2))
         return
 
     started = time.time()
     predictor = Predictor.from_pretrained(args.model)
-    if not predictor.checks_fitted and args.fit:
-        print(f"fitting checks on Training (up to {args.max_fit} images)...", flush=True)
-        predictor.checks = resolve_checks(fit_on_training(predictor, train_x, train_y, args.max_fit))
     if args.save_checks:
         Path(args.save_checks).write_text(json.dumps(predictor.checks))
     has_features = bool(predictor.checks.get("feature_distance"))
@@ -240,17 +203,18 @@ def main() -> None:
     print(f"  refused by stage: {dict(stage_hits)} (an image can be refused by both)")
 
     # False rejects: a real test scan called "not a brain MRI slice".
-    test_predictions = predictor.predict_batch(test_x)
-    rejected = Counter(y for y, pred in zip(test_y, test_predictions) if pred.not_mri)
-    counts = Counter(test_y)
-    frr = sum(rejected.values()) / len(test_x)
-    uncertain = sum(pred.uncertain for pred in test_predictions) / len(test_x)
-    print(f"\nofficial Testing split: {len(test_x)} scans")
-    for label in sorted(counts):
-        print(f"  {label:12s} false rejects {rejected[label]:3d} / {counts[label]:3d}")
-    print(f"  flagged uncertain: {uncertain:.1%}")
     print(f"\nFALSE-ACCEPT RATE (non-MRI called MRI): {far:.1%} ({sum(accepted.values())}/{len(items)})")
-    print(f"FALSE-REJECT RATE (test MRI called non-MRI): {frr:.1%} ({sum(rejected.values())}/{len(test_x)})")
+    for split, (test_x, test_y) in test_splits(args.limit).items():
+        test_predictions = predictor.predict_batch(test_x)
+        rejected = Counter(y for y, pred in zip(test_y, test_predictions) if pred.not_mri)
+        counts = Counter(test_y)
+        uncertain = sum(pred.uncertain for pred in test_predictions) / len(test_x)
+        print(f"\n{split}: {len(test_x)} scans")
+        for label in sorted(counts):
+            print(f"  {label:12s} false rejects {rejected[label]:3d} / {counts[label]:3d}")
+        print(f"  flagged uncertain: {uncertain:.1%}")
+        print(f"FALSE-REJECT RATE on {split} (MRI called non-MRI): {sum(rejected.values()) / len(test_x):.1%} "
+              f"({sum(rejected.values())}/{len(test_x)})")
     print(f"({time.time() - started:.0f} s)")
 
 
