@@ -232,7 +232,8 @@ def hub_base_model(model_args: ModelArguments) -> str | None:
 def describe_training(training_args: TrainingArguments) -> str:
     keys = ("num_train_epochs", "max_steps", "per_device_train_batch_size", "learning_rate", "weight_decay",
             "lr_scheduler_type", "warmup_steps", "label_smoothing_factor", "seed", "metric_for_best_model")
-    settings = {key: value for key, value in asdict(training_args).items() if key in keys}
+    # Enums (the scheduler type) print as their value, as on the command line.
+    settings = {key: getattr(value, "value", value) for key, value in asdict(training_args).items() if key in keys}
     return ("Augmentation (training only): random resized crop (75-100 % area, aspect 0.8-1.25), horizontal flip, "
             "rotation up to 12 degrees, scale 0.9-1.1, shift up to 6 %, brightness/contrast +-25 %, gamma 0.7-1.4, "
             "blur or noise, down-scaling, JPEG quality 30-95, and burnt-in text in corners. Eval uses the "
