@@ -39,6 +39,7 @@ from brain_tumor.tflite_mobilenet import (  # noqa: E402
     build_image_processor,
     convert_tflite_to_transformers,
     tflite_layer_map,
+    tflite_operators,
 )
 
 try:
@@ -104,10 +105,8 @@ def graph_ops(tflite_path: str) -> list[tuple[str, int, tuple, int, tuple]]:
     flat = tflite.Model.GetRootAsModel(Path(tflite_path).read_bytes(), 0)
     graph = flat.Subgraphs(0)
     ops = []
-    for i in range(graph.OperatorsLength()):
-        op = graph.Operators(i)
-        code = flat.OperatorCodes(op.OpcodeIndex())
-        kind = kinds.get(max(code.BuiltinCode(), code.DeprecatedBuiltinCode()))
+    for _, op, opcode in tflite_operators(flat):
+        kind = kinds.get(opcode)
         if kind:
             qin, qout = (graph.Tensors(t).Quantization() for t in (op.Inputs(0), op.Outputs(0)))
             grid_in, grid_out = (qin.Scale(0), qin.ZeroPoint(0)), (qout.Scale(0), qout.ZeroPoint(0))

@@ -30,11 +30,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from brain_tumor import DEFAULT_MODEL  # noqa: E402
 from brain_tumor.checks import fit_image_statistics  # noqa: E402
-from brain_tumor.data import load_brain_mri, subsample  # noqa: E402
 from brain_tumor.inference import Predictor  # noqa: E402
-from brain_tumor.splits import make_splits  # noqa: E402
+from brain_tumor.labels import CLASS_NAMES  # noqa: E402
+from common import DEFAULT_DATASET, load_test_sets  # noqa: E402  (bench/common.py, beside this script)
 
-DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "brain-tumor-mri-v1"
+DATA = Path(__file__).resolve().parents[1] / DEFAULT_DATASET  # Training images for --print-default-ranges
 
 
 # --- the non-MRI set -----------------------------------------------------------------------
@@ -150,17 +150,6 @@ def _head_ct_like(rng, i: int) -> Image.Image:
 # --- measurement ---------------------------------------------------------------------------
 
 
-def test_splits(limit: int | None, seed: int = 0) -> dict[str, tuple[list, list[str]]]:
-    """(images, labels) of the official and the clean test split, as train_hf.py cuts them."""
-    splits = make_splits(load_brain_mri(str(DATA)))
-    result = {}
-    for name in ("clean_test", "official_test"):
-        dataset = subsample(getattr(splits, name), limit, seed)
-        names = dataset.features["label"].names
-        result[name] = (dataset["image"], [names[i] for i in dataset["label"]])
-    return result
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--model", default=DEFAULT_MODEL, help="model folder or Hub id (default: the embedded model)")
@@ -204,7 +193,8 @@ def main() -> None:
 
     # False rejects: a real test scan called "not a brain MRI slice".
     print(f"\nFALSE-ACCEPT RATE (non-MRI called MRI): {far:.1%} ({sum(accepted.values())}/{len(items)})")
-    for split, (test_x, test_y) in test_splits(args.limit).items():
+    for split, test_set in reversed(load_test_sets(DEFAULT_DATASET, args.limit, seed=0).items()):
+        test_x, test_y = test_set.paths, [CLASS_NAMES[i] for i in test_set.labels]
         test_predictions = predictor.predict_batch(test_x)
         rejected = Counter(y for y, pred in zip(test_y, test_predictions) if pred.not_mri)
         counts = Counter(test_y)

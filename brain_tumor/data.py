@@ -119,8 +119,9 @@ def _normalise_split(dataset: Dataset) -> Dataset:
     if isinstance(feature, ClassLabel):
         mapping = {feature.str2int(name): target for name, target in mapping.items()}
     labels = [mapping[value] for value in dataset[label_column]]
-    keep = [image_column] + [c for c in ("file_name",) if c in dataset.column_names]
-    dataset = dataset.select_columns(keep).rename_column(image_column, "image") if image_column != "image" else dataset.select_columns(keep)
+    dataset = dataset.select_columns([image_column] + [c for c in ("file_name",) if c in dataset.column_names])
+    if image_column != "image":
+        dataset = dataset.rename_column(image_column, "image")
     dataset = dataset.add_column("label", labels)
     return dataset.cast_column("label", canonical_features())
 

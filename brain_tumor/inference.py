@@ -104,6 +104,12 @@ class Predictor:
             pooled = last.mean(dim=tuple(range(2, last.ndim))) if last.ndim > 2 else last
         return last, pooled.flatten(1)
 
+    def _forward(self, images: list[Image.Image]) -> tuple[torch.Tensor, torch.Tensor]:
+        """(logits, pooled features) for a batch of slices, without gradients."""
+        with torch.inference_mode():
+            logits = self.model(pixel_values=self._pixel_values(images)).logits
+            return logits, self._backbone()[1]
+
     def _pixel_values(self, images: list[Image.Image]) -> torch.Tensor:
         batch = self.image_processor(images=[img.convert("RGB") for img in images], return_tensors="pt")
         return batch["pixel_values"].to(self.device)
@@ -123,10 +129,7 @@ class Predictor:
         probabilities, features = [], []
         items = list(items)
         for start in range(0, len(items), batch_size):
-            images = self.slices(items[start : start + batch_size])
-            with torch.inference_mode():
-                logits = self.model(pixel_values=self._pixel_values(images)).logits
-                _, pooled = self._backbone()
+            logits, pooled = self._forward(self.slices(items[start : start + batch_size]))
             probabilities.append(torch.softmax(logits.float(), dim=-1).cpu().numpy())
             features.append(pooled.float().cpu().numpy())
         return {"probabilities": np.concatenate(probabilities), "features": np.concatenate(features)}
@@ -136,12 +139,10 @@ class Predictor:
     def predict(self, image, slice_index: int | None = None, heatmap: bool = True) -> Prediction:
         """Classify one image: a PIL image, a LoadedScan, a path or file bytes."""
         scan = self._as_scan(image, slice_index)
-        pixel_values = self._pixel_values([scan.image])
         if not heatmap:
-            with torch.inference_mode():
-                logits = self.model(pixel_values=pixel_values).logits
-                _, pooled = self._backbone()
+            logits, pooled = self._forward([scan.image])
             return self._assemble(scan, logits[0], pooled[0], None)
+        pixel_values = self._pixel_values([scan.image])
         logits, pooled, cam = self.grad_cam(pixel_values)
         overlay = overlay_heatmap(pixel_values[0], cam) if cam is not None else None
         return self._assemble(scan, logits[0], pooled[0], overlay)
@@ -169,9 +170,7 @@ class Predictor:
         items = list(images)
         for start in range(0, len(items), batch_size):
             scans = [self._as_scan(item, slice_index) for item in items[start : start + batch_size]]
-            with torch.inference_mode():
-                logits = self.model(pixel_values=self._pixel_values([s.image for s in scans])).logits
-                _, pooled = self._backbone()
+            logits, pooled = self._forward([s.image for s in scans])
             predictions += [self._assemble(s, logits[i], pooled[i], None) for i, s in enumerate(scans)]
         return predictions
 

@@ -82,6 +82,17 @@ def _scale_and_zero_point(tensor: "tflite.Tensor", ndim: int) -> tuple[np.ndarra
     return scale, zero_point
 
 
+def tflite_operators(model: "tflite.Model"):
+    """(index, operator, builtin opcode) for every operator of the graph, in execution order."""
+    graph = model.Subgraphs(0)
+    for i in range(graph.OperatorsLength()):
+        op = graph.Operators(i)
+        code = model.OperatorCodes(op.OpcodeIndex())
+        # Old files set only the deprecated int8 opcode field (the int32 one then reads 0); newer files
+        # set both. The larger of the two is right either way.
+        yield i, op, max(code.BuiltinCode(), code.DeprecatedBuiltinCode())
+
+
 def read_tflite_convolutions(tflite_path: str | Path) -> list[FoldedConv]:
     """Every CONV_2D / DEPTHWISE_CONV_2D of the graph, in execution order, as float weights."""
     path = Path(tflite_path)
@@ -93,12 +104,8 @@ def read_tflite_convolutions(tflite_path: str | Path) -> list[FoldedConv]:
     model = tflite.Model.GetRootAsModel(path.read_bytes(), 0)
     graph = model.Subgraphs(0)
     convs = []
-    for i in range(graph.OperatorsLength()):
-        op = graph.Operators(i)
-        code = model.OperatorCodes(op.OpcodeIndex())
-        # Old files set only the deprecated int8 opcode field (the int32 one then reads 0); newer files
-        # set both. The larger of the two is right either way.
-        kind = _CONV_OPS.get(max(code.BuiltinCode(), code.DeprecatedBuiltinCode()))
+    for i, op, opcode in tflite_operators(model):
+        kind = _CONV_OPS.get(opcode)
         if kind is None:
             continue
         inp, weight_t, bias_t = (graph.Tensors(op.Inputs(j)) for j in range(3))
