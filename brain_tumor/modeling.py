@@ -23,6 +23,11 @@ PRESETS = {
     # ResNet-18 layout at half width: 2.8 M parameters, ~11 MB in float32.
     "resnet18-half": lambda: ResNetConfig(layer_type="basic", embedding_size=32, hidden_sizes=[32, 64, 128, 256],
                                           depths=[2, 2, 2, 2], downsample_in_first_stage=False),
+    # ResNet-10 layout (one basic block a stage) at half width: 1.2 M parameters, ~5 MB. Half the
+    # convolutions of resnet18-half, which matters on a CPU at batch 1: PyTorch runs the small
+    # stage-3/4 maps of a single image through its slow im2col path, not oneDNN.
+    "resnet10-half": lambda: ResNetConfig(layer_type="basic", embedding_size=32, hidden_sizes=[32, 64, 128, 256],
+                                          depths=[1, 1, 1, 1], downsample_in_first_stage=False),
     # A narrower, shallower ResNet for quick experiments and tests.
     "resnet-mini": lambda: ResNetConfig(layer_type="basic", embedding_size=16, hidden_sizes=[16, 32, 64, 128],
                                         depths=[1, 1, 1, 1]),
