@@ -6,7 +6,7 @@ Runs unchanged on one CPU, one GPU or many (`accelerate launch train_hf.py ...`)
     # a pretrained Hub checkpoint on a Hub dataset (needs network)
     python train_hf.py --model_name_or_path facebook/convnext-tiny-224 --dataset_name <hub-id> --output_dir runs/convnext
     # offline, from a config, on the local Kaggle-layout copy
-    python train_hf.py --config_name resnet18-half --dataset_name ../shared/data/brain-tumor-mri-v1 --output_dir runs/r18
+    python train_hf.py --config_name resnet10-half --dataset_name ../shared/data/brain-tumor-mri-v1 --output_dir runs/r10
 
 A JSON file with the same keys may replace the flags: `python train_hf.py args.json`.
 """
