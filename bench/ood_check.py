@@ -28,11 +28,11 @@ from PIL import Image, ImageDraw, ImageFilter, ImageFont
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from bench.common import DEFAULT_DATASET, load_test_sets  # noqa: E402
 from brain_tumor import DEFAULT_MODEL  # noqa: E402
 from brain_tumor.checks import fit_image_statistics  # noqa: E402
 from brain_tumor.inference import Predictor  # noqa: E402
 from brain_tumor.labels import CLASS_NAMES  # noqa: E402
-from common import DEFAULT_DATASET, load_test_sets  # noqa: E402  (bench/common.py, beside this script)
 
 DATA = Path(__file__).resolve().parents[1] / DEFAULT_DATASET  # Training images for --print-default-ranges
 
@@ -193,9 +193,13 @@ def main() -> None:
 
     # False rejects: a real test scan called "not a brain MRI slice".
     print(f"\nFALSE-ACCEPT RATE (non-MRI called MRI): {far:.1%} ({sum(accepted.values())}/{len(items)})")
-    for split, test_set in reversed(load_test_sets(DEFAULT_DATASET, args.limit, seed=0).items()):
+    test_sets = load_test_sets(DEFAULT_DATASET, args.limit, seed=0)
+    # The clean test is a subset of the official test: predict every file once.
+    paths = list(dict.fromkeys(path for test_set in test_sets.values() for path in test_set.paths))
+    prediction_of = dict(zip(paths, predictor.predict_batch(paths)))
+    for split, test_set in reversed(test_sets.items()):
         test_x, test_y = test_set.paths, [CLASS_NAMES[i] for i in test_set.labels]
-        test_predictions = predictor.predict_batch(test_x)
+        test_predictions = [prediction_of[path] for path in test_x]
         rejected = Counter(y for y, pred in zip(test_y, test_predictions) if pred.not_mri)
         counts = Counter(test_y)
         uncertain = sum(pred.uncertain for pred in test_predictions) / len(test_x)

@@ -43,11 +43,10 @@ def main(argv=None) -> None:
     print(f"{args.model}: {args.calls} forward passes of one {size['height']}x{size['width']} image, "
           f"{torch.get_num_threads()} torch threads")
     print(profile.key_averages(group_by_input_shape=True).table(sort_by="self_cpu_time_total", row_limit=args.rows))
-    convolution = {key.key: key.self_cpu_time_total for key in profile.key_averages()
-                   if key.key in ("aten::_slow_conv2d_forward", "aten::mkldnn_convolution")}
-    total = sum(key.self_cpu_time_total for key in profile.key_averages())
-    for name, micros in convolution.items():
-        print(f"{name}: {100 * micros / total:.0f} % of the forward pass's CPU time")
+    self_times = {event.key: event.self_cpu_time_total for event in profile.key_averages()}
+    total = sum(self_times.values())
+    for name in ("aten::_slow_conv2d_forward", "aten::mkldnn_convolution"):
+        print(f"{name}: {100 * self_times.get(name, 0) / total:.0f} % of the forward pass's CPU time")
     print(f"forward pass: {total / args.calls / 1000:.2f} ms of CPU time per image (profiler overhead included)")
 
 
