@@ -28,10 +28,14 @@ from brain_tumor import hub
 from brain_tumor.calibration import fit_temperature
 from brain_tumor.card import write_model_card
 from brain_tumor.checks import fit_checks_on_splits
-from brain_tumor.data import load_brain_mri, subsample
-from brain_tumor.metrics import classification_metrics, compute_metrics, expected_calibration_error, save_confusion_matrix
+from brain_tumor.data import subsample
+from brain_tumor.evaluation import compute_metrics, evaluate_groups
+from brain_tumor.labels import CLASS_NAMES
+from brain_tumor.metrics import classification_metrics, expected_calibration_error, save_confusion_matrix
 from brain_tumor.modeling import PRESETS, build_from_checkpoint, build_from_config, fold_temperature
-from brain_tumor.splits import make_splits
+from brain_tumor.recipe import collection_name, load_splits, make_recipe, save_recipe
+from brain_tumor.training import BrainTumorTrainer
+from brain_tumor.augment import DEFAULT_AUGMENTATIONS, check_augmentations, describe_augmentation
 from brain_tumor.transforms import collate, make_eval_transform, make_train_transform
 
 logger = logging.getLogger("train_hf")
@@ -66,34 +70,59 @@ class ModelArguments:
 
 @dataclass
 class DataTrainingArguments:
-    dataset_name: str | None = field(default=None, metadata={
-        "help": "A Hub dataset id, a local folder in the Kaggle layout (Training/<class>/, Testing/<class>/), "
-                "or a folder written by DatasetDict.save_to_disk. Needs 'train' and 'test' splits."})
+    dataset_name: list[str] | None = field(default=None, metadata={
+        "help": "One or more collections (space- or comma-separated), each a Hub dataset id or a local folder: "
+                "Kaggle layout (Training/<class>/, Testing/<class>/), train/ and test/ sub-folders, class folders "
+                "with no split (Br35H yes/ no/: a seeded stratified test split is cut), or a save_to_disk folder. "
+                "A 'yes'/'tumor' class means a tumour of unknown type (trained with a partial-label loss). The "
+                "first collection is the benchmark whose official and clean test the card headlines."})
+    held_out_dataset: list[str] | None = field(default=None, metadata={
+        "help": "Collections never trained on, only evaluated (leave-one-collection-out); their slices that "
+                "twin a training collection's are dropped from them."})
+    masks_name_or_path: str | None = field(default=None, metadata={
+        "help": "Folder of tumour masks mirroring a local collection's files (PNG, 0/255), e.g. "
+                "../shared/data/brain-tumor-mri-v1-masks; used on training slices only, with --mask_loss_weight."})
+    augmentations: str | None = field(default=None, metadata={
+        "help": "Comma-separated augmentation groups (brain_tumor/augment.py's catalogue), or 'none'; default: all."})
     dataset_config_name: str | None = field(default=None, metadata={"help": "Dataset configuration on the Hub."})
     dataset_card_id: str | None = field(default=None, metadata={
-        "help": "How the model card names the dataset (a Hub dataset id). Default: --dataset_name, or the "
-                "folder's name for a local folder."})
+        "help": "How the model card names the dataset (a Hub dataset id). Default: the collections' names."})
     validation_fraction: float = field(default=0.15, metadata={
-        "help": "Share of the official training split held out (stratified, seeded) for validation."})
+        "help": "Share of each official training split held out (stratified, seeded) for validation."})
+    flat_test_fraction: float = field(default=0.2, metadata={
+        "help": "Share of a collection without a published split kept as its test split (stratified, seeded)."})
     near_duplicate_threshold: float = field(default=0.99, metadata={
         "help": "Cosine similarity of 32x32 thumbnails at or above which two images count as twins."})
     max_train_samples: int | None = field(default=None, metadata={"help": "Truncate training (quick runs)."})
     max_eval_samples: int | None = field(default=None, metadata={
         "help": "Truncate validation and each test split (quick runs; figures are then not comparable)."})
     early_stopping_patience: int | None = field(default=None, metadata={
-        "help": "Stop after this many evaluations without a better validation macro-F1."})
+        "help": "Stop after this many evaluations without a better validation score."})
 
     def __post_init__(self):
+        self.dataset_name = _flatten(self.dataset_name)
+        self.held_out_dataset = _flatten(self.held_out_dataset)
         if not self.dataset_name:
-            raise ValueError("--dataset_name is required: a Hub dataset id or a local folder "
+            raise ValueError("--dataset_name is required: one or more Hub dataset ids or local folders "
                              "(e.g. ../shared/data/brain-tumor-mri-v1).")
-        if not 0 < self.validation_fraction < 0.5:
-            raise ValueError(f"--validation_fraction must be in (0, 0.5), got {self.validation_fraction}.")
+        for name, value in (("validation_fraction", self.validation_fraction),
+                            ("flat_test_fraction", self.flat_test_fraction)):
+            if not 0 < value < 0.5:
+                raise ValueError(f"--{name} must be in (0, 0.5), got {value}.")
         if not 0 < self.near_duplicate_threshold <= 1:
             raise ValueError(f"--near_duplicate_threshold must be in (0, 1], got {self.near_duplicate_threshold}.")
         if self.dataset_card_id is None:
-            path = Path(self.dataset_name)
-            self.dataset_card_id = path.resolve().name if path.exists() else self.dataset_name
+            self.dataset_card_id = ", ".join(collection_name(name) for name in self.dataset_name)
+
+    def recipe(self, seed: int) -> dict:
+        return make_recipe(self.dataset_name, held_out=self.held_out_dataset, masks=self.masks_name_or_path,
+                           seed=seed, validation_fraction=self.validation_fraction,
+                           flat_test_fraction=self.flat_test_fraction, near_threshold=self.near_duplicate_threshold)
+
+
+def _flatten(names: list[str] | None) -> list[str]:
+    """`--dataset_name a b`, `--dataset_name a,b` and a JSON list all give [a, b]."""
+    return [part.strip() for name in names or [] for part in str(name).split(",") if part.strip()]
 
 
 @dataclass
@@ -105,10 +134,15 @@ class BrainTumorTrainingArguments(TrainingArguments):
     eval_strategy: str = field(default="epoch", metadata={"help": "When to evaluate on validation."})
     save_strategy: str = field(default="epoch", metadata={"help": "When to save a checkpoint."})
     load_best_model_at_end: bool = field(default=True, metadata={"help": "Keep the best checkpoint, not the last."})
-    metric_for_best_model: str | None = field(default="macro_f1", metadata={"help": "Validation metric to pick by."})
+    metric_for_best_model: str | None = field(default="balanced_score", metadata={
+        "help": "Validation metric to pick by. balanced_score: the mean of macro-F1 over finely labelled images and "
+                "the balanced tumour / no-tumour accuracy over all, so every collection counts."})
     save_total_limit: int | None = field(default=2, metadata={"help": "Checkpoints kept on disk."})
     remove_unused_columns: bool = field(default=False, metadata={"help": "Must stay False: transforms read 'image'."})
     logging_steps: float = field(default=20, metadata={"help": "Log every N steps."})
+    mask_loss_weight: float = field(default=0.0, metadata={
+        "help": "Weight of the loss that puts the true class's activation map inside the expert tumour mask "
+                "(needs --masks_name_or_path); 0 turns it off."})
 
 
 def parse_args(argv=None):
@@ -131,13 +165,16 @@ def main(argv=None) -> dict:
     # We push once at the end (model, processor, card and plots together), not from inside Trainer.
     push_to_hub, training_args.push_to_hub = training_args.push_to_hub, False
 
-    # Data: canonical labels, official test kept apart, validation carved from train, twins removed.
-    dataset = load_brain_mri(data_args.dataset_name, data_args.dataset_config_name, model_args.cache_dir)
-    splits = make_splits(dataset, data_args.validation_fraction, training_args.seed, data_args.near_duplicate_threshold)
+    # Data: every collection with canonical labels, official tests kept apart, validation carved from
+    # train, twins removed across collections, held-out collections apart.
+    recipe = data_args.recipe(training_args.seed)
+    splits = load_splits(recipe, data_args.dataset_config_name, model_args.cache_dir)
     logger.info("Split audit: %s", json.dumps(splits.audit))
     train = subsample(splits.train, data_args.max_train_samples, training_args.seed)
-    evaluation_sets = {name: subsample(getattr(splits, name), data_args.max_eval_samples, training_args.seed)
-                       for name in ("validation", "official_test", "clean_test")}
+    evaluation_sets = {name: subsample(split, data_args.max_eval_samples, training_args.seed)
+                       for name, split in (("validation", splits.validation), ("official_test", splits.official_test),
+                                           ("clean_test", splits.clean_test), ("held_out", splits.held_out))
+                       if split is not None}
 
     # Model and the preprocessing that travels with it.
     if model_args.config_name:
@@ -146,20 +183,24 @@ def main(argv=None) -> dict:
         model, image_processor = build_from_checkpoint(model_args.model_name_or_path, model_args.cache_dir,
                                                          model_args.image_size)
 
-    train.set_transform(make_train_transform(image_processor, training_args.seed))
+    augmentations = check_augmentations(data_args.augmentations or DEFAULT_AUGMENTATIONS)
+    train.set_transform(make_train_transform(image_processor, training_args.seed, augmentations))
     for split in evaluation_sets.values():
         split.set_transform(make_eval_transform(image_processor))
 
-    # Train, keeping the checkpoint with the best validation macro-F1.
+    # Train, keeping the checkpoint with the best validation score.
     callbacks = ([EarlyStoppingCallback(data_args.early_stopping_patience)]
                  if data_args.early_stopping_patience else [])
-    trainer = Trainer(model=model, args=training_args, train_dataset=train,
-                      eval_dataset=evaluation_sets["validation"], data_collator=collate,
-                      compute_metrics=compute_metrics, callbacks=callbacks)
-    train_result = trainer.train()
+    trainer = BrainTumorTrainer(model=model, args=training_args, train_dataset=train,
+                                eval_dataset=evaluation_sets["validation"], data_collator=collate,
+                                compute_metrics=compute_metrics, callbacks=callbacks,
+                                mask_loss_weight=training_args.mask_loss_weight)
+    train_result = trainer.train(resume_from_checkpoint=training_args.resume_from_checkpoint)
 
-    # Calibrate on validation and fold the temperature into the head.
+    # Calibrate on validation (finely labelled images) and fold the temperature into the head.
     validation_logits, validation_labels = predict_logits(trainer, evaluation_sets["validation"])
+    fine = validation_labels < len(CLASS_NAMES)
+    validation_logits, validation_labels = validation_logits[fine], validation_labels[fine]
     temperature = fit_temperature(validation_logits, validation_labels)
     fold_temperature(trainer.model, temperature)
     results = {
@@ -171,27 +212,37 @@ def main(argv=None) -> dict:
                                                            validation_labels),
     }
 
-    # Evaluate the calibrated model on the official and the clean test split.
+    # Evaluate the calibrated model: the benchmark's official and clean test, then every collection.
     output_dir = Path(training_args.output_dir)
-    for name in ("official_test", "clean_test"):
-        logits, labels = predict_logits(trainer, evaluation_sets[name])
+    for name in ("official_test", "clean_test", "held_out"):
+        if name not in evaluation_sets:
+            continue
+        dataset = evaluation_sets[name]
+        logits, labels = predict_logits(trainer, dataset)
+        raw = dataset.with_format(None).select_columns(["collection", "file_name"])
+        results[f"{name}_by_collection"] = evaluate_groups(logits, labels, raw["collection"], raw["file_name"])
+        if name == "held_out":
+            continue
+        primary = np.asarray(raw["collection"]) == splits.primary
+        logits, labels = logits[primary], labels[primary]
         results[name] = {"images": len(labels), **classification_metrics(logits, labels)}
         if name == "clean_test":
             results["clean_test_ece_before"] = expected_calibration_error(softmax(logits * temperature, 1), labels)
         if trainer.is_world_process_zero():
             output_dir.mkdir(parents=True, exist_ok=True)
             save_confusion_matrix(logits, labels, output_dir / f"confusion_matrix_{name}.png",
-                                  f"{name} ({len(labels)} images)")
+                                  f"{splits.primary} {name} ({len(labels)} images)")
     logger.info("Results: %s", json.dumps(results, indent=1))
 
-    # Fit the app's "not a brain MRI" and "uncertain" checks on the calibrated model; they travel in config.json.
-    trainer.model.config.brain_tumor_checks = fit_checks_on_splits(trainer.model, image_processor, splits,
-                                                                   seed=training_args.seed)
+    # Fit the app's "not a brain MRI" and "uncertain" checks on the calibrated model, on finely labelled images.
+    trainer.model.config.brain_tumor_checks = fit_checks_on_splits(trainer.model, image_processor,
+                                                                   splits.finely_labelled(), seed=training_args.seed)
 
     # Save model, image processor, card and figures: everything pipeline() and the Hub need.
     trainer.save_model(str(output_dir))
     if trainer.is_world_process_zero():
         image_processor.save_pretrained(output_dir)
+        save_recipe(recipe, output_dir)
         (output_dir / "all_results.json").write_text(json.dumps({**results, "split_audit": splits.audit}, indent=2))
         command = "python train_hf.py " + shlex.join(sys.argv[1:] if argv is None else argv)
         write_model_card(
@@ -199,7 +250,7 @@ def main(argv=None) -> dict:
             audit=splits.audit, dataset=data_args.dataset_card_id, command=command, base_model=hub_base_model(model_args),
             model_ref=training_args.hub_model_id or str(output_dir),
             starting_point=describe_starting_point(model_args),
-            training_details=describe_training(training_args))
+            training_details=describe_training(training_args, augmentations))
         if push_to_hub:
             url = hub.push_folder(output_dir, training_args.hub_model_id or output_dir.name,
                                   private=training_args.hub_private_repo, token=training_args.hub_token)
@@ -229,15 +280,15 @@ def hub_base_model(model_args: ModelArguments) -> str | None:
     return None if model_args.config_name or Path(source).expanduser().exists() else source
 
 
-def describe_training(training_args: TrainingArguments) -> str:
+def describe_training(training_args: TrainingArguments, augmentations) -> str:
     keys = ("num_train_epochs", "max_steps", "per_device_train_batch_size", "learning_rate", "weight_decay",
             "lr_scheduler_type", "warmup_steps", "label_smoothing_factor", "seed", "metric_for_best_model")
     # Enums (the scheduler type) print as their value, as on the command line.
     settings = {key: getattr(value, "value", value) for key, value in asdict(training_args).items() if key in keys}
-    return ("Augmentation (training only): random resized crop (75-100 % area, aspect 0.8-1.25), horizontal flip, "
-            "rotation up to 12 degrees, scale 0.9-1.1, shift up to 6 %, brightness/contrast +-25 %, gamma 0.7-1.4, "
-            "blur or noise, down-scaling, JPEG quality 30-95, and burnt-in text in corners. Eval uses the "
-            "image processor alone.\n\nSettings: " + ", ".join(f"`{k}={v}`" for k, v in settings.items()) + ".")
+    mask = (f" Mask loss weight {training_args.mask_loss_weight} (the true class's activation map is pushed inside "
+            "the expert tumour mask on training slices that have one)." if training_args.mask_loss_weight else "")
+    return (describe_augmentation(augmentations) + mask + "\n\nSettings: "
+            + ", ".join(f"`{k}={v}`" for k, v in settings.items()) + ".")
 
 
 if __name__ == "__main__":

@@ -52,6 +52,7 @@ Twins were found by {{ audit.method }}, threshold {{ audit.near_threshold }}.
 |---|{% for c in classes %}---|{% endfor %}---|
 {% for name, counts in audit.split_sizes.items() %}| {{ name }} | {% for c in classes %}{{ counts[c] }} | {% endfor %}{{ counts.values() | sum }} |
 {% endfor %}
+{{ collections_section }}
 Official-test images with a near-duplicate in the official training split, per class:
 {% for c in classes %}{{ c }} {{ audit.test_with_near_train_twin[c] }}{{ ", " if not loop.last }}{% endfor %}.
 The clean test split is what is left; quote it beside the official figure.
@@ -65,6 +66,8 @@ The clean test split is what is left; quote it beside the official figure.
 Calibration: temperature {{ "%.3f" % results.temperature }} fitted on validation. ECE (15 bins) before -> after:
 validation {{ "%.4f" % results.validation_ece_before }} -> {{ "%.4f" % results.validation_ece_after }},
 clean test {{ "%.4f" % results.clean_test_ece_before }} -> {{ "%.4f" % results.clean_test.ece }}.
+
+{{ generalisation_section }}
 
 ![Confusion matrix, official test](confusion_matrix_official_test.png)
 ![Confusion matrix, clean test](confusion_matrix_clean_test.png)
@@ -80,9 +83,10 @@ clean test {{ "%.4f" % results.clean_test_ece_before }} -> {{ "%.4f" % results.c
 ## Limitations
 
 - 2-D slices only: it sees one slice, not a volume, and knows nothing of the patient.
-- Trained on one pooled public dataset (figshare, SARTAJ, Br35H via Kaggle). Its tumour classes are mostly
-  contrast-enhanced T1 slices while `notumor` mixes T1, T2 and FLAIR, so the model may partly learn the source
-  rather than the pathology. Expect lower accuracy on other scanners, contrasts and collections.
+- Trained on public collections whose classes come partly from different sources (the benchmark's tumour classes
+  are mostly contrast-enhanced T1 slices, its `notumor` mixes T1, T2 and FLAIR), so the model may partly learn the
+  source rather than the pathology. The figures on other collections above say how far that goes; expect lower
+  accuracy on other scanners, contrasts and collections.
 - Four classes only: other tumours and lesions will be forced into one of them.
 - The official test split shares near-duplicates with training; the clean-test figure is the honest one, and it
   is still measured on the same sources as training.
@@ -103,20 +107,64 @@ def _eval_results(results: dict, dataset: str) -> list[EvalResult]:
     return entries
 
 
+def _fmt(value) -> str:
+    return "" if value is None else f"{value:.3f}"
+
+
+def collections_section(audit: dict) -> str:
+    """Per-collection split sizes and the twins dropped or removed across collections."""
+    collections = audit.get("collections", {})
+    if len(collections) < 2 and not audit.get("held_out"):
+        return ""
+    lines = ["Collections, in priority order (a later collection's twin of an earlier one is dropped):", "",
+             "| collection | train | validation | official test | clean test | dropped as twins of earlier | "
+             "train removed as twins of validation / other tests / held-out |", "|---|---|---|---|---|---|---|"]
+    for name, entry in collections.items():
+        sizes = {split: sum(counts.values()) for split, counts in entry["split_sizes"].items()}
+        removed = entry.get("train_removed_as_twins_of", {})
+        lines.append(f"| {name} | {sizes['train']} | {sizes['validation']} | {sizes['official_test']} | "
+                     f"{sizes['clean_test']} | {entry.get('dropped_as_twins_of_earlier_collections', 0)} | "
+                     f"{removed.get('validation', 0)} / {removed.get('other_collections_test', 0)} / "
+                     f"{removed.get('held_out', 0)} |")
+    for name, entry in audit.get("held_out", {}).items():
+        lines.append(f"| {name} (held out, never trained on) | | | {entry['kept']} | | "
+                     f"{entry['dropped_as_twins_of_training_collections']} | |")
+    return "\n".join(lines) + "\n"
+
+
+def generalisation_section(results: dict) -> str:
+    """Tumour recall and no-tumour specificity on every collection's test split and on held-out ones."""
+    rows = []
+    for key, title in (("clean_test_by_collection", "clean test"), ("official_test_by_collection", "official test"),
+                       ("held_out_by_collection", "held out (never trained on)")):
+        for name, m in results.get(key, {}).items():
+            rows.append(f"| {name} | {title} | {m['images']} | {_fmt(m.get('accuracy'))} | "
+                        f"{_fmt(m.get('tumour_recall'))} | {_fmt(m.get('notumor_specificity'))} |")
+            for plane, p in m.get("by_plane", {}).items():
+                rows.append(f"| {name}, {plane} | {title} | {p['images']} | {_fmt(p.get('accuracy'))} | "
+                            f"{_fmt(p.get('tumour_recall'))} | {_fmt(p.get('notumor_specificity'))} |")
+    if not rows:
+        return ""
+    return ("### Every collection\n\nAccuracy counts finely labelled images only; tumour recall counts any tumour class "
+            "as right for a tumour of unknown type.\n\n| collection | split | images | accuracy | tumour recall | "
+            "no-tumour specificity |\n|---|---|---|---|---|---|\n" + "\n".join(rows) + "\n")
+
+
 def write_model_card(output_dir: str | Path, *, model_name: str, results: dict, audit: dict, dataset: str,
                      command: str, starting_point: str, training_details: str, base_model: str | None = None,
                      model_ref: str | None = None, license: str = "apache-2.0") -> Path:
     card_data = ModelCardData(
         license=license, library_name="transformers", pipeline_tag="image-classification",
-        datasets=[dataset], base_model=base_model, metrics=["accuracy", "f1"], model_name=model_name,
+        datasets=[name.strip() for name in dataset.split(",")], base_model=base_model, metrics=["accuracy", "f1"], model_name=model_name,
         tags=["medical-imaging", "brain-mri", "brain-tumor", "image-classification", "research-only"],
-        eval_results=_eval_results(results, dataset),
+        eval_results=_eval_results(results, dataset.split(",")[0].strip()),
     )
     card = ModelCard.from_template(
         card_data, template_str=TEMPLATE, model_name=model_name, model_ref=model_ref or model_name,
         results=results, audit=audit, sizes={k: sum(v.values()) for k, v in audit["split_sizes"].items()},
         classes=CLASS_NAMES, dataset=dataset, command=command, starting_point=starting_point,
-        training_details=training_details,
+        training_details=training_details, collections_section=collections_section(audit),
+        generalisation_section=generalisation_section(results),
     )
     path = Path(output_dir) / "README.md"
     card.save(path)

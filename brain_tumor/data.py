@@ -1,8 +1,12 @@
 """Loading brain-MRI datasets and cutting honest splits.
 
-Three sources give the same result, a `DatasetDict` with an `image` column and a `label`
-column whose `ClassLabel` names are `labels.CLASS_NAMES`:
-- a local folder in the Kaggle layout (`Training/<class>/*.jpg`, `Testing/<class>/*.jpg`);
+Every source gives the same result, a `DatasetDict` with `train` and `test` splits, an `image`
+column and a `label` column whose `ClassLabel` names are `labels.CLASS_NAMES` (or
+`labels.DATASET_LABELS` when the collection has coarse "tumour, type unknown" labels):
+- a local folder in the Kaggle layout (`Training/<class>/*.jpg`, `Testing/<class>/*.jpg`) or with
+  `train/` and `test/` sub-folders (BRISC);
+- a local folder of class folders with no published split (Br35H `yes/`, `no/`): a seeded,
+  stratified test split is cut here (`flat_test_fraction`, `seed`);
 - a folder written by `DatasetDict.save_to_disk`;
 - a Hugging Face Hub dataset id.
 
@@ -17,7 +21,7 @@ from pathlib import Path
 import numpy as np
 from datasets import ClassLabel, Dataset, DatasetDict, Image, load_dataset, load_from_disk
 
-from .labels import CLASS_NAMES, canonical_label
+from .labels import ANY_TUMOR, CLASS_NAMES, DATASET_LABELS, canonical_label
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff"}
 # Folder and split names public datasets use for the two official splits.
@@ -31,11 +35,12 @@ class DatasetError(ValueError):
     """A dataset that cannot be used, with a message saying what was wrong."""
 
 
-def canonical_features():
-    return ClassLabel(names=list(CLASS_NAMES))
+def canonical_features(coarse: bool = False):
+    return ClassLabel(names=list(DATASET_LABELS if coarse else CLASS_NAMES))
 
 
-def load_brain_mri(dataset_name: str, dataset_config_name: str | None = None, cache_dir: str | None = None) -> DatasetDict:
+def load_brain_mri(dataset_name: str, dataset_config_name: str | None = None, cache_dir: str | None = None,
+                   seed: int = 42, flat_test_fraction: float = 0.2) -> DatasetDict:
     """Load `train` and `test` splits (test = the official test split) with canonical labels."""
     if not dataset_name:
         raise DatasetError("No dataset given: pass --dataset_name (a Hub dataset id or a local folder).")
@@ -43,6 +48,9 @@ def load_brain_mri(dataset_name: str, dataset_config_name: str | None = None, ca
     if path.is_dir():
         if (path / "dataset_dict.json").exists():
             raw = load_from_disk(str(path))
+        elif _find_child(path, TRAIN_SPLIT_NAMES) is None and _find_child(path, TEST_SPLIT_NAMES) is None \
+                and _all_class_folders(path):
+            return _split_flat_folder(_list_class_folders(path), flat_test_fraction, seed)
         else:
             return _load_kaggle_folder(path)
     elif path.exists():
@@ -70,23 +78,46 @@ def _find_child(folder: Path, names: tuple[str, ...]) -> Path | None:
     return None
 
 
+def _class_dirs(folder: Path) -> list[Path]:
+    return sorted(d for d in folder.iterdir() if d.is_dir() and not d.name.startswith("."))
+
+
+def _all_class_folders(folder: Path) -> bool:
+    """True when every sub-folder is named after a class (a flat collection such as Br35H's yes/ no/)."""
+    dirs = _class_dirs(folder)
+    try:
+        return bool(dirs) and all(canonical_label(d.name, allow_coarse=True) for d in dirs)
+    except ValueError:
+        return False
+
+
 def _list_class_folders(split_dir: Path) -> Dataset:
     paths, labels = [], []
-    class_dirs = sorted(d for d in split_dir.iterdir() if d.is_dir() and not d.name.startswith("."))
+    class_dirs = _class_dirs(split_dir)
     if not class_dirs:
         raise DatasetError(f"{split_dir} has no class folders; expected {', '.join(CLASS_NAMES)}.")
     for class_dir in class_dirs:
         try:
-            label = canonical_label(class_dir.name)
+            label = canonical_label(class_dir.name, allow_coarse=True)
         except ValueError as error:
             raise DatasetError(f"In {split_dir}: {error}") from None
         files = sorted(p for p in class_dir.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES)
         if not files:
             raise DatasetError(f"Class folder {class_dir} holds no images ({', '.join(sorted(IMAGE_SUFFIXES))}).")
         paths += [str(p) for p in files]
-        labels += [CLASS_NAMES.index(label)] * len(files)
+        labels += [DATASET_LABELS.index(label)] * len(files)
     dataset = Dataset.from_dict({"image": paths, "label": labels, "file_name": [Path(p).name for p in paths]})
-    return dataset.cast_column("image", Image()).cast_column("label", canonical_features())
+    coarse = DATASET_LABELS.index(ANY_TUMOR) in labels
+    return dataset.cast_column("image", Image()).cast_column("label", canonical_features(coarse))
+
+
+def _split_flat_folder(dataset: Dataset, test_fraction: float, seed: int) -> DatasetDict:
+    """A collection without a published split: a seeded, class-stratified test split of our own."""
+    if len(set(dataset["label"])) > 1:
+        parts = dataset.train_test_split(test_size=test_fraction, stratify_by_column="label", seed=seed)
+    else:
+        parts = dataset.train_test_split(test_size=test_fraction, seed=seed)
+    return DatasetDict(train=parts["train"], test=parts["test"])
 
 
 def _load_kaggle_folder(folder: Path) -> DatasetDict:
@@ -95,9 +126,13 @@ def _load_kaggle_folder(folder: Path) -> DatasetDict:
     if train_dir is None or test_dir is None:
         raise DatasetError(
             f"{folder} is not in the Kaggle layout: expected sub-folders 'Training/<class>/' and "
-            f"'Testing/<class>/' (or 'train/' and 'test/'); found {sorted(p.name for p in folder.iterdir())}."
+            f"'Testing/<class>/' (or 'train/' and 'test/', or only class folders such as 'yes/' and 'no/'); "
+            f"found {sorted(p.name for p in folder.iterdir())}."
         )
-    return DatasetDict(train=_list_class_folders(train_dir), test=_list_class_folders(test_dir))
+    train, test = _list_class_folders(train_dir), _list_class_folders(test_dir)
+    if train.features["label"] != test.features["label"]:  # one split has coarse labels: widen both
+        train, test = (split.cast_column("label", canonical_features(coarse=True)) for split in (train, test))
+    return DatasetDict(train=train, test=test)
 
 
 def _pick_column(dataset: Dataset, candidates: tuple[str, ...], what: str) -> str:
@@ -113,7 +148,7 @@ def _normalise_split(dataset: Dataset) -> Dataset:
     feature = dataset.features[label_column]
     source_names = feature.names if isinstance(feature, ClassLabel) else sorted(set(dataset[label_column]))
     try:
-        mapping = {name: CLASS_NAMES.index(canonical_label(name)) for name in source_names}
+        mapping = {name: DATASET_LABELS.index(canonical_label(name, allow_coarse=True)) for name in source_names}
     except ValueError as error:
         raise DatasetError(str(error)) from None
     if isinstance(feature, ClassLabel):
@@ -123,7 +158,7 @@ def _normalise_split(dataset: Dataset) -> Dataset:
     if image_column != "image":
         dataset = dataset.rename_column(image_column, "image")
     dataset = dataset.add_column("label", labels)
-    return dataset.cast_column("label", canonical_features())
+    return dataset.cast_column("label", canonical_features(coarse=DATASET_LABELS.index(ANY_TUMOR) in labels))
 
 
 def _normalise_dataset_dict(raw, source: str) -> DatasetDict:
@@ -153,5 +188,29 @@ def stratified_split(dataset: Dataset, validation_fraction: float, seed: int) ->
 
 
 def class_counts(dataset: Dataset) -> dict[str, int]:
-    counts = np.bincount(np.asarray(dataset["label"], dtype=int), minlength=len(CLASS_NAMES))
-    return {name: int(count) for name, count in zip(CLASS_NAMES, counts)}
+    """Images per label name; the coarse label appears only where the dataset can carry it."""
+    names = dataset.features["label"].names
+    counts = np.bincount(np.asarray(dataset["label"], dtype=int), minlength=len(names))
+    return {name: int(count) for name, count in zip(names, counts)}
+
+
+def attach_masks(dataset: Dataset, images_root: str | Path, masks_root: str | Path) -> tuple[Dataset, int]:
+    """Add a `mask` column: the tumour mask whose path mirrors the image's under `masks_root`
+    (`Training/glioma/Tr-gl_0010.jpg` -> `<masks_root>/Training/glioma/Tr-gl_0010.png`), or None.
+
+    Returns the dataset and how many rows got a mask. Only give it training splits: test masks
+    are for measuring heat maps, never for training.
+    """
+    images_root, masks_root = Path(images_root).resolve(), Path(masks_root).expanduser().resolve()
+    if not masks_root.is_dir():
+        raise DatasetError(f"Mask folder {str(masks_root)!r} does not exist.")
+    paths = [row["path"] for row in dataset.cast_column("image", Image(decode=False))["image"]]
+    masks = []
+    for path in paths:
+        try:
+            candidate = masks_root / Path(path).resolve().relative_to(images_root).with_suffix(".png")
+        except (TypeError, ValueError):  # not a file under images_root (e.g. a Hub dataset)
+            candidate = None
+        masks.append(str(candidate) if candidate is not None and candidate.is_file() else None)
+    found = sum(mask is not None for mask in masks)
+    return dataset.add_column("mask", masks).cast_column("mask", Image()), found

@@ -28,6 +28,11 @@ PRESETS = {
     # stage-3/4 maps of a single image through its slow im2col path, not oneDNN.
     "resnet10-half": lambda: ResNetConfig(layer_type="basic", embedding_size=32, hidden_sizes=[32, 64, 128, 256],
                                           depths=[1, 1, 1, 1], downsample_in_first_stage=False),
+    # Three stages (ResNet-10-half's first three, the last one wider and two blocks deep): the last feature
+    # map has stride 16 (10 x 10 at 160 px, not 5 x 5), so the class activation map that Grad-CAM shows,
+    # and that the mask loss trains, can point at a tumour rather than at a quarter of the slice.
+    "resnet-s16-half": lambda: ResNetConfig(layer_type="basic", embedding_size=32, hidden_sizes=[32, 64, 192],
+                                            depths=[1, 1, 2], downsample_in_first_stage=False),
     # A narrower, shallower ResNet for quick experiments and tests.
     "resnet-mini": lambda: ResNetConfig(layer_type="basic", embedding_size=16, hidden_sizes=[16, 32, 64, 128],
                                         depths=[1, 1, 1, 1]),

@@ -1,9 +1,21 @@
-"""The four splits training and evaluation use, cut so that no number is inflated by twins.
+"""The splits training and evaluation use, cut so that no number is inflated by twins.
 
-    official train ─► stratified ─► train (minus twins of validation images)
+One or more collections (see `data.load_brain_mri`) are pooled; each keeps its name in a
+`collection` column. Per collection:
+
+    official train ─► stratified ─► train (minus twins, below)
                                 └─► validation            (early stopping, calibration, thresholds)
-    official test ─────────────────► official_test        (what the dataset's authors publish)
-                  └─ minus twins of any official-train image ─► clean_test (the honest figure)
+    official test ─────────────────► official_test        (what the collection's authors publish)
+                  └─ minus twins of any official-train image of any collection ─► clean_test
+
+Twin rules across collections (near twins: cosine >= threshold of 32 x 32 thumbnails):
+- a collection's image that twins an image of an earlier collection is dropped (the earlier copy
+  stands; Br35H `no/`, for example, is the source of v1's `notumor`);
+- a training image that twins any validation image, any test image of another collection, or any
+  held-out image is removed from training (within one collection the published split stands, and
+  its clean test is the honest figure);
+- held-out collections are never trained on; their images that twin an image of a training
+  collection are dropped from the held-out set, so it measures slices the model never saw.
 """
 
 from __future__ import annotations
@@ -11,11 +23,13 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import numpy as np
-from datasets import Dataset, DatasetDict
+from datasets import Dataset, DatasetDict, concatenate_datasets
 
-from .data import class_counts, stratified_split
+from .data import canonical_features, class_counts, stratified_split
 from .duplicates import DEFAULT_NEAR_THRESHOLD, METHOD, Fingerprints, fingerprint_dataset, find_twins
 from .labels import CLASS_NAMES
+
+SPLIT_NAMES = ("train", "validation", "official_test", "clean_test")
 
 
 @dataclass
@@ -25,6 +39,17 @@ class Splits:
     official_test: Dataset
     clean_test: Dataset
     audit: dict = field(default_factory=dict)
+    held_out: Dataset | None = None
+    primary: str = "dataset"  # the first collection: the benchmark whose official/clean test we headline
+
+    def finely_labelled(self) -> "Splits":
+        """Train and validation without coarse rows, for what needs one true class per image (the checks)."""
+        def fine(dataset):
+            return dataset.filter(lambda labels: [label < len(CLASS_NAMES) for label in labels],
+                                  input_columns="label", batched=True)
+
+        return Splits(fine(self.train), fine(self.validation), self.official_test, self.clean_test, self.audit,
+                      primary=self.primary)
 
 
 def _take(fingerprints: Fingerprints, indices) -> Fingerprints:
@@ -32,41 +57,174 @@ def _take(fingerprints: Fingerprints, indices) -> Fingerprints:
     return Fingerprints([fingerprints.hashes[i] for i in indices], fingerprints.vectors[indices])
 
 
+def _join(parts: list[Fingerprints]) -> Fingerprints:
+    parts = [p for p in parts if len(p.hashes)]
+    if not parts:
+        return Fingerprints([], np.zeros((0, 32 * 32), np.float32))
+    return Fingerprints([h for p in parts for h in p.hashes], np.concatenate([p.vectors for p in parts]))
+
+
 def _per_class(labels: np.ndarray, mask: np.ndarray) -> dict[str, int]:
     return {name: int(np.sum(mask & (labels == i))) for i, name in enumerate(CLASS_NAMES)}
 
 
-def make_splits(dataset: DatasetDict, validation_fraction: float = 0.15, seed: int = 42,
-                near_threshold: float = DEFAULT_NEAR_THRESHOLD) -> Splits:
-    """Cut train / validation / official_test / clean_test from a `load_brain_mri` result."""
-    official_train, official_test = dataset["train"], dataset["test"]
-    train_fingerprints = fingerprint_dataset(official_train)
+def _split_train(train: Dataset, validation_fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Row positions of train and validation, stratified by label when there are several labels."""
+    indexed = train.add_column("_row", list(range(len(train))))
+    if len(set(train["label"])) > 1:
+        kept, validation = stratified_split(indexed, validation_fraction, seed)
+    else:
+        parts = indexed.train_test_split(test_size=validation_fraction, seed=seed)
+        kept, validation = parts["train"], parts["test"]
+    return np.asarray(kept["_row"], dtype=int), np.asarray(validation["_row"], dtype=int)
 
-    # Split by row position so each image keeps its fingerprint.
-    indexed = official_train.add_column("_row", list(range(len(official_train))))
-    train, validation = stratified_split(indexed, validation_fraction, seed)
-    train_rows, validation_rows = train["_row"], validation["_row"]
-    train, validation = train.remove_columns("_row"), validation.remove_columns("_row")
 
-    # Training images that twin a validation image would make validation look easier than it is.
-    leak = find_twins(_take(train_fingerprints, validation_rows), _take(train_fingerprints, train_rows),
-                      near_threshold).reference_twins
-    train = train.select(np.flatnonzero(~leak))
+@dataclass
+class _Collection:
+    """One collection while the splits are cut: rows kept so far and their fingerprints."""
 
-    test_twins = find_twins(fingerprint_dataset(official_test), train_fingerprints, near_threshold)
-    clean_test = official_test.select(np.flatnonzero(~test_twins.near))
+    name: str
+    train: Dataset
+    test: Dataset
+    train_prints: Fingerprints
+    test_prints: Fingerprints
+    audit: dict = field(default_factory=dict)
+    # Set once validation is carved out of train:
+    official_train_prints: Fingerprints | None = None
+    validation: Dataset | None = None
+    validation_prints: Fingerprints | None = None
+    clean_test: Dataset | None = None
 
-    test_labels = np.asarray(official_test["label"])
-    audit = {
+    @classmethod
+    def load(cls, name: str, data: DatasetDict) -> "_Collection":
+        return cls(name, data["train"], data["test"], fingerprint_dataset(data["train"]),
+                   fingerprint_dataset(data["test"]))
+
+    def drop_twins_of(self, reference: Fingerprints, threshold: float) -> int:
+        """Drop every row that twins a reference image; returns how many went."""
+        dropped = 0
+        for split in ("train", "test"):
+            prints = getattr(self, f"{split}_prints")
+            keep = np.flatnonzero(~find_twins(prints, reference, threshold).near)
+            dropped += len(prints.hashes) - len(keep)
+            setattr(self, split, getattr(self, split).select(keep))
+            setattr(self, f"{split}_prints", _take(prints, keep))
+        return dropped
+
+
+def _pool(parts: list[Dataset], coarse: bool, with_mask: bool) -> Dataset:
+    """One dataset from per-collection parts, with the same columns and label names in each."""
+    aligned = []
+    for part in parts:
+        part = part.cast_column("label", canonical_features(coarse))
+        if "file_name" not in part.column_names:
+            part = part.add_column("file_name", [""] * len(part))
+        if with_mask and "mask" not in part.column_names:
+            part = part.add_column("mask", [None] * len(part)).cast_column("mask", _mask_feature(parts))
+        columns = ["image", "label", "file_name", "collection"] + (["mask"] if with_mask else [])
+        aligned.append(part.select_columns(columns))
+    return concatenate_datasets(aligned)
+
+
+def _mask_feature(parts: list[Dataset]):
+    return next(p.features["mask"] for p in parts if "mask" in p.column_names)
+
+
+def make_splits(dataset: DatasetDict | dict[str, DatasetDict], validation_fraction: float = 0.15, seed: int = 42,
+                near_threshold: float = DEFAULT_NEAR_THRESHOLD,
+                held_out: dict[str, DatasetDict] | None = None) -> Splits:
+    """Cut train / validation / official_test / clean_test (and held_out) from `load_brain_mri` results.
+
+    `dataset` is one DatasetDict, or {collection name: DatasetDict} in priority order.
+    """
+    named = {"dataset": dataset} if isinstance(dataset, DatasetDict) else dict(dataset)
+    collections = [_Collection.load(name, data) for name, data in named.items()]
+
+    # Twins across collections: the earlier collection's copy stands.
+    earlier: list[Fingerprints] = []
+    for collection in collections:
+        if earlier:
+            collection.audit["dropped_as_twins_of_earlier_collections"] = collection.drop_twins_of(
+                _join(earlier), near_threshold)
+        earlier += [collection.train_prints, collection.test_prints]
+    all_training_collections = _join(earlier)
+
+    # Held-out collections: never trained on, and only slices no training collection holds.
+    held_out_parts, held_out_audit = [], {}
+    for name, data in (held_out or {}).items():
+        pooled = concatenate_datasets([data["train"], data["test"]]) if "test" in data else data["train"]
+        prints = fingerprint_dataset(pooled)
+        keep = np.flatnonzero(~find_twins(prints, all_training_collections, near_threshold).near)
+        held_out_parts.append(pooled.select(keep).add_column("collection", [name] * len(keep)))
+        held_out_audit[name] = {"images": len(pooled), "dropped_as_twins_of_training_collections":
+                                len(pooled) - len(keep), "kept": len(keep)}
+    held_out_prints = _join([fingerprint_dataset(part) for part in held_out_parts])
+
+    # Validation per collection, then the training images that would leak into any evaluation.
+    for collection in collections:
+        train_rows, validation_rows = _split_train(collection.train, validation_fraction, seed)
+        collection.official_train_prints = collection.train_prints
+        collection.validation = collection.train.select(validation_rows)
+        collection.validation_prints = _take(collection.train_prints, validation_rows)
+        collection.train = collection.train.select(train_rows)
+        collection.train_prints = _take(collection.train_prints, train_rows)
+    all_validation = _join([c.validation_prints for c in collections])
+    all_official_train = _join([c.official_train_prints for c in collections])
+    for collection in collections:
+        other_tests = _join([c.test_prints for c in collections if c is not collection])
+        removed = {}
+        for reason, reference in (("validation", all_validation), ("other_collections_test", other_tests),
+                                  ("held_out", held_out_prints)):
+            twins = find_twins(reference, collection.train_prints, near_threshold).reference_twins
+            removed[reason] = int(twins.sum())
+            keep = np.flatnonzero(~twins)
+            collection.train = collection.train.select(keep)
+            collection.train_prints = _take(collection.train_prints, keep)
+        collection.audit["train_removed_as_twins_of"] = removed
+        test_twins = find_twins(collection.test_prints, all_official_train, near_threshold)
+        collection.clean_test = collection.test.select(np.flatnonzero(~test_twins.near))
+        test_labels = np.asarray(collection.test["label"])
+        collection.audit["test_with_exact_train_twin"] = _per_class(test_labels, test_twins.exact)
+        collection.audit["test_with_near_train_twin"] = _per_class(test_labels, test_twins.near)
+
+    # Pool the collections, each row keeping its collection's name.
+    coarse = any(len(c.train.features["label"].names) > len(CLASS_NAMES) for c in collections) or any(
+        len(p.features["label"].names) > len(CLASS_NAMES) for p in held_out_parts)
+    with_mask = any("mask" in c.train.column_names for c in collections)
+    pooled = {}
+    for split, attribute in zip(SPLIT_NAMES, ("train", "validation", "test", "clean_test")):
+        parts = [getattr(c, attribute).add_column("collection", [c.name] * len(getattr(c, attribute)))
+                 for c in collections]
+        if split in ("official_test", "clean_test"):
+            parts = [p.remove_columns("mask") if "mask" in p.column_names else p for p in parts]
+        pooled[split] = _pool(parts, coarse, with_mask and split in ("train", "validation"))
+    held = _pool(held_out_parts, coarse, False) if held_out_parts else None
+
+    audit = _audit(collections, pooled, held_out_audit, validation_fraction, seed, near_threshold)
+    return Splits(**pooled, audit=audit, held_out=held, primary=collections[0].name)
+
+
+def _audit(collections, pooled, held_out_audit, validation_fraction, seed, near_threshold) -> dict:
+    def total(key):
+        return {name: sum(c.audit[key][name] for c in collections) for name in CLASS_NAMES}
+
+    per_collection = {}
+    for c in collections:
+        sizes = {split: class_counts(data) for split, data in
+                 (("train", c.train), ("validation", c.validation), ("official_test", c.test),
+                  ("clean_test", c.clean_test))}
+        per_collection[c.name] = {**c.audit, "split_sizes": sizes}
+    return {
         "method": METHOD,
         "near_threshold": near_threshold,
         "seed": seed,
         "validation_fraction": validation_fraction,
-        "train_removed_as_twins_of_validation": int(leak.sum()),
-        "test_with_exact_train_twin": _per_class(test_labels, test_twins.exact),
-        "test_with_near_train_twin": _per_class(test_labels, test_twins.near),
-        "split_sizes": {name: class_counts(split) for name, split in
-                        (("train", train), ("validation", validation), ("official_test", official_test),
-                         ("clean_test", clean_test))},
+        "train_removed_as_twins_of_validation": sum(c.audit["train_removed_as_twins_of"]["validation"]
+                                                    for c in collections),
+        "test_with_exact_train_twin": total("test_with_exact_train_twin"),
+        "test_with_near_train_twin": total("test_with_near_train_twin"),
+        "split_sizes": {name: class_counts(data) for name, data in pooled.items()},
+        "collections": per_collection,
+        "held_out": held_out_audit,
     }
-    return Splits(train, validation, official_test, clean_test, audit)
+

@@ -1,0 +1,83 @@
+"""The Trainer this project trains with: `transformers.Trainer` plus two losses.
+
+- Partial labels. A coarse "tumour, type unknown" row (Br35H `yes/`) allows a set of classes; its
+  loss is minus the log of the summed probability of the allowed classes. For a single class this is
+  ordinary cross-entropy. Label smoothing, when asked for, mixes in the uniform target as usual.
+- Masks ("right for the right reasons"). For training slices with an expert tumour mask, the class
+  activation map of the true class (the last feature map weighted by that class's row of the linear
+  head, which is exactly what Grad-CAM computes for a global-average-pooled linear classifier) is
+  turned into a spatial distribution by a softmax, and the loss is minus the log of its mass inside
+  the mask. Slices without a mask (`notumor`, other collections) add nothing. No extra module is
+  trained, so the saved model is a standard transformers image classifier.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from transformers import Trainer
+
+from .labels import DATASET_LABELS, allowed_classes
+from .modeling import classifier_layer
+
+# allowed[label] is a 0/1 row over the model's classes: which answers a dataset label accepts.
+ALLOWED = torch.tensor([[float(c in allowed_classes(label)) for c in range(4)] for label in range(len(DATASET_LABELS))])
+
+
+def partial_label_loss(logits: torch.Tensor, labels: torch.Tensor, label_smoothing: float = 0.0) -> torch.Tensor:
+    log_probs = F.log_softmax(logits.float(), dim=-1)
+    allowed = ALLOWED.to(logits.device)[labels]
+    nll = -torch.logsumexp(log_probs.masked_fill(allowed == 0, float("-inf")), dim=-1)
+    if label_smoothing:
+        nll = (1 - label_smoothing) * nll - label_smoothing * log_probs.mean(dim=-1)
+    return nll.mean()
+
+
+def class_activation_maps(feature_map: torch.Tensor, model, classes: torch.Tensor) -> torch.Tensor:
+    """(B, h, w) maps: each image's last feature map weighted by its class's row of the head."""
+    weights = classifier_layer(model).weight[classes]  # (B, C)
+    return torch.einsum("bchw,bc->bhw", feature_map, weights)
+
+
+def mask_attention_loss(cam: torch.Tensor, masks: torch.Tensor) -> torch.Tensor | None:
+    """Minus the log of the map's softmax mass inside the mask, over rows that have a tumour mask.
+
+    `masks` is (B, H, W) with 1 inside, 0 outside and -1 where no mask is known. A feature-map cell
+    counts as inside when any of its pixels is."""
+    known = (masks >= 0).flatten(1).all(dim=1) & (masks > 0).flatten(1).any(dim=1)
+    if not known.any():
+        return None
+    inside = F.adaptive_max_pool2d(masks[known].clamp(min=0).unsqueeze(1).float(), cam.shape[-2:]).flatten(1)
+    attention = torch.softmax(cam[known].float().flatten(1), dim=1)
+    return -torch.log((attention * inside).sum(dim=1) + 1e-6).mean()
+
+
+class BrainTumorTrainer(Trainer):
+    """Trainer with the partial-label loss and the optional mask loss (weight `mask_loss_weight`)."""
+
+    def __init__(self, *args, mask_loss_weight: float = 0.0, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.mask_loss_weight = mask_loss_weight
+
+    def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
+        labels = inputs["labels"]
+        masks = inputs.get("masks")
+        use_masks = self.mask_loss_weight > 0 and masks is not None and model.training
+        captured = {}
+        hook = (model.base_model.register_forward_hook(lambda module, args, output: captured.update(out=output))
+                if use_masks else None)
+        try:
+            outputs = model(pixel_values=inputs["pixel_values"])
+        finally:
+            if hook is not None:
+                hook.remove()
+        loss = partial_label_loss(outputs.logits, labels, self.args.label_smoothing_factor)
+        if use_masks:
+            feature_map = getattr(captured["out"], "last_hidden_state", None)
+            fine = labels < 4
+            if feature_map is not None and feature_map.ndim == 4 and fine.any():
+                cam = class_activation_maps(feature_map[fine], model, labels[fine])
+                extra = mask_attention_loss(cam, masks[fine])
+                if extra is not None:
+                    loss = loss + self.mask_loss_weight * extra
+        return (loss, outputs) if return_outputs else loss
