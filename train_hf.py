@@ -27,8 +27,9 @@ from transformers import EarlyStoppingCallback, HfArgumentParser, Trainer, Train
 from brain_tumor import hub
 from brain_tumor.calibration import fit_temperature
 from brain_tumor.card import write_model_card
-from brain_tumor.checks import fit_checks_on_splits
+from brain_tumor.checks import save_checks
 from brain_tumor.data import load_brain_mri, subsample
+from brain_tumor.fit_checks import fit_checks_on_splits
 from brain_tumor.metrics import classification_metrics, compute_metrics, expected_calibration_error, save_confusion_matrix
 from brain_tumor.modeling import PRESETS, build_from_checkpoint, build_from_config, fold_temperature
 from brain_tumor.splits import make_splits
@@ -184,14 +185,14 @@ def main(argv=None) -> dict:
                                   f"{name} ({len(labels)} images)")
     logger.info("Results: %s", json.dumps(results, indent=1))
 
-    # Fit the app's "not a brain MRI" and "uncertain" checks on the calibrated model; they travel in config.json.
-    trainer.model.config.brain_tumor_checks = fit_checks_on_splits(trainer.model, image_processor, splits,
-                                                                   seed=training_args.seed)
+    # Fit the app's "not a brain MRI" and "uncertain" checks on the calibrated model.
+    checks = fit_checks_on_splits(trainer.model, image_processor, splits, seed=training_args.seed)
 
     # Save model, image processor, card and figures: everything pipeline() and the Hub need.
     trainer.save_model(str(output_dir))
     if trainer.is_world_process_zero():
         image_processor.save_pretrained(output_dir)
+        save_checks(checks, output_dir)  # thresholds into config.json, arrays into checks.safetensors
         (output_dir / "all_results.json").write_text(json.dumps({**results, "split_audit": splits.audit}, indent=2))
         command = "python train_hf.py " + shlex.join(sys.argv[1:] if argv is None else argv)
         write_model_card(
