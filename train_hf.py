@@ -25,17 +25,18 @@ from scipy.special import softmax
 from transformers import EarlyStoppingCallback, HfArgumentParser, Trainer, TrainingArguments, set_seed
 
 from brain_tumor import hub
+from brain_tumor.augment import DEFAULT_AUGMENTATIONS, check_augmentations, describe_augmentation
 from brain_tumor.calibration import fit_temperature
 from brain_tumor.card import write_model_card
-from brain_tumor.checks import fit_checks_on_splits
+from brain_tumor.checks import save_checks
 from brain_tumor.data import subsample
 from brain_tumor.evaluation import compute_metrics, evaluate_groups
+from brain_tumor.fit_checks import fit_checks_on_splits
 from brain_tumor.labels import CLASS_NAMES
 from brain_tumor.metrics import classification_metrics, expected_calibration_error, save_confusion_matrix
 from brain_tumor.modeling import PRESETS, build_from_checkpoint, build_from_config, fold_temperature
 from brain_tumor.recipe import collection_name, load_splits, make_recipe, save_recipe
 from brain_tumor.training import BrainTumorTrainer
-from brain_tumor.augment import DEFAULT_AUGMENTATIONS, check_augmentations, describe_augmentation
 from brain_tumor.transforms import collate, make_eval_transform, make_train_transform
 
 logger = logging.getLogger("train_hf")
@@ -235,13 +236,13 @@ def main(argv=None) -> dict:
     logger.info("Results: %s", json.dumps(results, indent=1))
 
     # Fit the app's "not a brain MRI" and "uncertain" checks on the calibrated model, on finely labelled images.
-    trainer.model.config.brain_tumor_checks = fit_checks_on_splits(trainer.model, image_processor,
-                                                                   splits.finely_labelled(), seed=training_args.seed)
+    checks = fit_checks_on_splits(trainer.model, image_processor, splits.finely_labelled(), seed=training_args.seed)
 
     # Save model, image processor, card and figures: everything pipeline() and the Hub need.
     trainer.save_model(str(output_dir))
     if trainer.is_world_process_zero():
         image_processor.save_pretrained(output_dir)
+        save_checks(checks, output_dir)  # thresholds into config.json, arrays into checks.safetensors
         save_recipe(recipe, output_dir)
         (output_dir / "all_results.json").write_text(json.dumps({**results, "split_audit": splits.audit}, indent=2))
         command = "python train_hf.py " + shlex.join(sys.argv[1:] if argv is None else argv)

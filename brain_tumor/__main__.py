@@ -33,19 +33,20 @@ def audit_command(args) -> int:
 
 
 def fit_checks_command(args) -> int:
-    """Fit the serving checks for an existing model folder and store them in its config.json."""
+    """Fit the serving checks for an existing model folder; store them in its config.json and checks.safetensors."""
     from transformers import AutoImageProcessor, AutoModelForImageClassification
 
-    from .checks import fit_checks_on_splits
+    from .checks import save_checks
     from .data import load_brain_mri
+    from .fit_checks import fit_checks_on_splits
     from .splits import make_splits
 
     model = AutoModelForImageClassification.from_pretrained(args.model).eval()
     processor = AutoImageProcessor.from_pretrained(args.model)
     splits = make_splits(load_brain_mri(args.dataset), args.validation_fraction, args.seed, args.threshold)
-    model.config.brain_tumor_checks = fit_checks_on_splits(model, processor, splits, seed=args.seed)
-    model.config.save_pretrained(args.model)
-    print(json.dumps({k: v for k, v in model.config.brain_tumor_checks.items() if k != "feature_distance"}, indent=2))
+    checks = fit_checks_on_splits(model, processor, splits, seed=args.seed)
+    save_checks(checks, args.model)
+    print(json.dumps({k: v for k, v in checks.items() if k != "feature_distance"}, indent=2))
     return 0
 
 

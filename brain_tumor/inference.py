@@ -85,7 +85,8 @@ class Predictor:
             processor = AutoImageProcessor.from_pretrained(name)
         except (OSError, ValueError, KeyError) as error:
             raise ModelLoadError(load_error_message(name, error)) from None
-        return cls(model, processor, device=device)
+        # Fitted checks: small values in config.json, arrays in checks.safetensors beside it.
+        return cls(model, processor, checks=checks_lib.load_checks(name, model.config), device=device)
 
     # --- model plumbing ----------------------------------------------------------------------
 

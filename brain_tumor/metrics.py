@@ -2,14 +2,15 @@
 
 `evaluate`'s accuracy/F1/precision/recall are scripts fetched from the Hugging Face Hub at run
 time (they fail offline, where this project trains and is tested) and wrap scikit-learn; we call
-scikit-learn directly. ECE has no well-kept implementation in either, so it is written here.
+scikit-learn directly (`classification_report`, `ConfusionMatrixDisplay`). ECE has no well-kept
+implementation in either, so it is written here.
 """
 
 from __future__ import annotations
 
 import numpy as np
 from scipy.special import softmax
-from sklearn.metrics import accuracy_score, confusion_matrix, f1_score, precision_recall_fscore_support
+from sklearn.metrics import ConfusionMatrixDisplay, accuracy_score, classification_report
 
 from .labels import CLASS_NAMES
 
@@ -33,17 +34,17 @@ def classification_metrics(logits: np.ndarray, labels: np.ndarray) -> dict[str, 
     """Every figure we report for one split, as a flat dict (Trainer prefixes it with the split)."""
     probabilities = softmax(logits, axis=1)
     predictions = probabilities.argmax(axis=1)
-    class_ids = list(range(len(CLASS_NAMES)))
-    precision, recall, _, _ = precision_recall_fscore_support(labels, predictions, labels=class_ids,
-                                                              zero_division=0)
+    # Every class is listed, so a class absent from a small split still gets its (zero) figures.
+    report = classification_report(labels, predictions, labels=list(range(len(CLASS_NAMES))),
+                                   target_names=CLASS_NAMES, output_dict=True, zero_division=0)
     metrics = {
         "accuracy": float(accuracy_score(labels, predictions)),
-        "macro_f1": float(f1_score(labels, predictions, labels=class_ids, average="macro", zero_division=0)),
+        "macro_f1": float(report["macro avg"]["f1-score"]),
         "ece": expected_calibration_error(probabilities, labels),
     }
-    for name, p, r in zip(CLASS_NAMES, precision, recall):
-        metrics[f"precision_{name}"] = float(p)
-        metrics[f"recall_{name}"] = float(r)
+    for name in CLASS_NAMES:
+        metrics[f"precision_{name}"] = float(report[name]["precision"])
+        metrics[f"recall_{name}"] = float(report[name]["recall"])
     return metrics
 
 
@@ -59,16 +60,11 @@ def save_confusion_matrix(logits: np.ndarray, labels: np.ndarray, path, title: s
     matplotlib.use("Agg")  # no display on servers and CI
     import matplotlib.pyplot as plt
 
-    matrix = confusion_matrix(labels, logits.argmax(axis=1), labels=list(range(len(CLASS_NAMES))))
     figure, axes = plt.subplots(figsize=(4.6, 4.0), dpi=120)
-    axes.imshow(matrix, cmap="Blues")
-    for (row, column), count in np.ndenumerate(matrix):
-        colour = "white" if count > matrix.max() / 2 else "black"
-        axes.text(column, row, str(count), ha="center", va="center", color=colour, fontsize=9)
-    axes.set_xticks(range(len(CLASS_NAMES)), CLASS_NAMES, rotation=30, ha="right")
-    axes.set_yticks(range(len(CLASS_NAMES)), CLASS_NAMES)
-    axes.set_xlabel("predicted")
-    axes.set_ylabel("true")
+    ConfusionMatrixDisplay.from_predictions(labels, logits.argmax(axis=1), labels=list(range(len(CLASS_NAMES))),
+                                            display_labels=CLASS_NAMES, cmap="Blues", colorbar=False,
+                                            xticks_rotation=30, ax=axes)
+    plt.setp(axes.get_xticklabels(), ha="right")  # rotated names end under their column
     axes.set_title(title, fontsize=10)
     figure.tight_layout()
     figure.savefig(path)

@@ -1,0 +1,58 @@
+"""Fitting the serving checks (`brain_tumor.checks`) for a trained model: runs the model on the splits.
+
+Kept apart from the scoring package because it needs a model: it uses `Predictor` for the pooled
+features and probabilities, and `inference` imports the scoring code, not this module.
+Store the result with `brain_tumor.checks.save_checks(checks, folder)` after `save_pretrained`.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .checks import CHECKS_VERSION, fit_feature_distance, fit_image_statistics, fit_uncertainty_thresholds
+from .data import subsample
+from .inference import Predictor
+
+
+def fit_checks(
+    model,
+    image_processor,
+    train_images,
+    validation_images,
+    validation_labels,
+    train_labels=None,
+    batch_size: int = 32,
+    target_accuracy: float = 0.99,
+) -> dict:
+    """Fit all checks for a trained model; the result is one JSON-ready dict.
+
+    Images are PIL images (or anything `Predictor` accepts: paths, bytes). `train_labels` are
+    used for the class means when given; otherwise the model's own predictions stand in.
+    Validation labels may be class ids or names from `model.config.label2id`.
+    """
+    predictor = Predictor(model, image_processor, checks={})
+    train_images, validation_images = list(train_images), list(validation_images)
+    train = predictor.forward_many(train_images, batch_size=batch_size)
+    validation = predictor.forward_many(validation_images, batch_size=batch_size)
+    label2id = {str(k): int(v) for k, v in model.config.label2id.items()}
+    y_val = np.array([int(v) if not isinstance(v, str) else label2id[v] for v in validation_labels])
+    if train_labels is None:
+        y_train = train["probabilities"].argmax(axis=1)
+    else:
+        y_train = np.array([int(v) if not isinstance(v, str) else label2id[v] for v in train_labels])
+    return {
+        "version": CHECKS_VERSION,
+        "source": f"fitted on {len(train_images)} training and {len(validation_images)} validation images",
+        "image_statistics": fit_image_statistics(predictor.slices(train_images)),
+        "uncertainty": fit_uncertainty_thresholds(validation["probabilities"], y_val, target_accuracy=target_accuracy),
+        "feature_distance": fit_feature_distance(train["features"], y_train, validation["features"]),
+    }
+
+
+def fit_checks_on_splits(model, image_processor, splits, max_train_images: int = 3000, seed: int = 42) -> dict:
+    """`fit_checks` on a `splits.Splits`: a seeded, stratified training subset and all of validation."""
+    # Raw images, whatever transform training set on these datasets.
+    train = subsample(splits.train, max_train_images, seed).with_format(None)
+    validation = splits.validation.with_format(None)
+    return fit_checks(model, image_processor, train["image"], validation["image"], validation["label"],
+                      train_labels=train["label"])

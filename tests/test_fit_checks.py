@@ -1,0 +1,32 @@
+"""Fitting the checks for a model, storing them beside it, and serving them from the folder."""
+
+import json
+from pathlib import Path
+
+from helpers_models import build_tiny_model
+from PIL import Image
+
+from brain_tumor.checks import CHECKS_FILE, save_checks
+from brain_tumor.fit_checks import fit_checks
+from brain_tumor.inference import Predictor
+
+EXAMPLES = sorted((Path(__file__).resolve().parent.parent / "examples").glob("*.jpg"))
+
+
+def test_fitted_checks_saved_beside_the_model_are_the_ones_predictor_uses(tmp_path):
+    model, processor = build_tiny_model("resnet")
+    images = [Image.open(p) for p in EXAMPLES] * 6
+    labels = [p.name.split("_")[0] for p in EXAMPLES] * 6
+    fitted = fit_checks(model, processor, images, images[:12], labels[:12], train_labels=labels)
+    model.save_pretrained(tmp_path)
+    processor.save_pretrained(tmp_path)
+    save_checks(fitted, tmp_path)
+    assert "centre" not in json.loads((tmp_path / "config.json").read_text())["brain_tumor_checks"]["feature_distance"]
+    predictor = Predictor.from_pretrained(str(tmp_path))
+    assert predictor.checks_fitted and predictor.checks == fitted
+    predictor.predict(EXAMPLES[0], heatmap=False)  # the fitted feature detector runs
+
+    (tmp_path / CHECKS_FILE).unlink()  # a folder copied without the arrays still serves
+    predictor = Predictor.from_pretrained(str(tmp_path))
+    assert predictor.checks["feature_distance"] is None and predictor.checks["uncertainty"] == fitted["uncertainty"]
+    assert predictor.predict(EXAMPLES[0], heatmap=False).label in predictor.labels
