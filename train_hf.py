@@ -85,6 +85,9 @@ class DataTrainingArguments:
                 "../shared/data/brain-tumor-mri-v1-masks; used on training slices only, with --mask_loss_weight."})
     augmentations: str | None = field(default=None, metadata={
         "help": "Comma-separated augmentation groups (brain_tumor/augment.py's catalogue), or 'none'; default: all."})
+    train_resize: str = field(default="processor", metadata={
+        "help": "How training resizes to the input size: 'processor' (Pillow, as the image processor and so "
+                "pipeline() do) or 'cv2' (OpenCV bilinear, no antialiasing)."})
     dataset_config_name: str | None = field(default=None, metadata={"help": "Dataset configuration on the Hub."})
     dataset_card_id: str | None = field(default=None, metadata={
         "help": "How the model card names the dataset (a Hub dataset id). Default: the collections' names."})
@@ -185,7 +188,8 @@ def main(argv=None) -> dict:
                                                          model_args.image_size)
 
     augmentations = check_augmentations(data_args.augmentations or DEFAULT_AUGMENTATIONS)
-    train.set_transform(make_train_transform(image_processor, training_args.seed, augmentations))
+    train.set_transform(make_train_transform(image_processor, training_args.seed, augmentations,
+                                             data_args.train_resize))
     for split in evaluation_sets.values():
         split.set_transform(make_eval_transform(image_processor))
 
