@@ -1,26 +1,25 @@
 """Train and eval transforms, derived from the model's image processor.
 
 Eval uses the image processor itself, so the numbers we report are the numbers `pipeline()`
-users get. Train applies augmentation (albumentations) first and then the processor's own
-resize and normalisation, read from the processor rather than repeated here.
-
-The augmentation imitates how slices from other scanners and collections differ from this
-dataset: other crops, sizes and aspect ratios, small rotations and shifts, brightness,
-contrast and gamma, blur and noise, JPEG quality from 30 to 95, and text burnt into corners.
+users get. Train applies the named augmentation groups of `augment.py` and one resize to the
+processor's size: by default with the processor's own resampling (Pillow, antialiased), so that
+training and serving see equally smooth pixels; `train_resize="cv2"` keeps the earlier cv2
+bilinear resize, to measure the difference (issue 10). Mean and std come from the processor.
+Training rows may carry a tumour mask; it is moved with the image by every geometric step.
 """
 
 from __future__ import annotations
 
-import random
+from collections.abc import Sequence
 
-import albumentations as A
 import numpy as np
 import torch
-from PIL import Image, ImageDraw, ImageFont
+from PIL import Image
 
-# Strings of the kind scanners and PACS exports burn into slices.
-_BURNT_IN_TEXTS = ("L", "R", "A", "P", "T1", "T2", "FLAIR", "T1+C", "MR 1.5T", "SE 4/IM 12", "2019-03-14",
-                   "ID 00421", "W 812 L 403", "10 cm", "AX", "COR")
+from .augment import DEFAULT_AUGMENTATIONS, build_pipeline, reseed
+from .augment_ops import burn_in_text  # noqa: F401  (kept importable here for bench/robustness.py)
+
+UNKNOWN_MASK = -1.0  # fills the mask tensor of a row that has no mask
 
 
 def processor_size(image_processor) -> tuple[int, int]:
@@ -33,41 +32,19 @@ def processor_size(image_processor) -> tuple[int, int]:
     return edge, edge
 
 
-def burn_in_text(image: np.ndarray, rng: random.Random) -> np.ndarray:
-    """Write one or two short labels near the corners, as scanners and viewers do."""
-    canvas = Image.fromarray(image)
-    draw = ImageDraw.Draw(canvas)
-    height, width = image.shape[:2]
-    font = ImageFont.load_default(size=max(8, int(height * rng.uniform(0.04, 0.08))))
-    for _ in range(rng.randint(1, 2)):
-        text = rng.choice(_BURNT_IN_TEXTS)
-        x = rng.choice((0.02, 0.6)) * width + rng.uniform(0, 0.1) * width
-        y = rng.choice((0.02, 0.88)) * height
-        shade = rng.randint(160, 255)
-        draw.text((x, y), text, fill=(shade, shade, shade), font=font)
-    return np.asarray(canvas)
-
-
 class TrainTransform:
-    """PIL image -> augmented, normalised CHW float tensor of the processor's size."""
+    """PIL image (and optional PIL mask) -> augmented, normalised CHW float tensor of the processor's
+    size (and an HxW float mask in {0, 1} at that size)."""
 
-    def __init__(self, image_processor, seed: int = 0):
-        height, width = processor_size(image_processor)
+    def __init__(self, image_processor, seed: int = 0, augmentations: Sequence[str] = DEFAULT_AUGMENTATIONS,
+                 train_resize: str = "processor"):
+        self.height, self.width = processor_size(image_processor)
         self.mean = np.asarray(image_processor.image_mean, dtype=np.float32)
         self.std = np.asarray(image_processor.image_std, dtype=np.float32)
-        self.rng = random.Random(seed)
         self.seed = seed
         self._torch_seed = None
-        self.augment = A.Compose([
-            A.RandomResizedCrop(size=(height, width), scale=(0.75, 1.0), ratio=(0.8, 1.25), p=1.0),
-            A.HorizontalFlip(p=0.5),
-            A.Affine(rotate=(-12, 12), scale=(0.9, 1.1), translate_percent=(-0.06, 0.06), p=0.7),
-            A.RandomBrightnessContrast(brightness_limit=0.25, contrast_limit=0.25, p=0.7),
-            A.RandomGamma(gamma_limit=(70, 140), p=0.5),
-            A.OneOf([A.GaussianBlur(sigma_limit=(0.3, 1.2)), A.GaussNoise(std_range=(0.01, 0.05))], p=0.3),
-            A.Downscale(scale_range=(0.4, 0.9), p=0.2),
-            A.ImageCompression(quality_range=(30, 95), p=0.5),
-        ], seed=seed)
+        self.augment = build_pipeline(augmentations, self.height, self.width, train_resize,
+                                      getattr(image_processor, "resample", None), seed)
 
     def _reseed_for_worker(self) -> None:
         # DataLoader workers get copies of this object; without reseeding, every worker (and every
@@ -76,26 +53,58 @@ class TrainTransform:
         torch_seed = torch.initial_seed()
         if torch_seed != self._torch_seed:
             self._torch_seed = torch_seed
-            worker_seed = (self.seed + torch_seed) % 2**32
-            self.rng.seed(worker_seed)
-            self.augment.set_random_seed(worker_seed)
+            reseed(self.augment, (self.seed + torch_seed) % 2**32)
 
-    def __call__(self, image: Image.Image) -> torch.Tensor:
+    def __call__(self, image: Image.Image, mask: Image.Image | None = None):
+        """The image tensor; given a mask, an (image tensor, mask tensor) pair."""
         self._reseed_for_worker()
         array = np.asarray(image.convert("RGB"))
-        if self.rng.random() < 0.3:
-            array = burn_in_text(array, self.rng)
-        array = self.augment(image=array)["image"].astype(np.float32) / 255.0
-        array = (array - self.mean) / self.std
-        return torch.from_numpy(array.transpose(2, 0, 1).copy())
+        if mask is None:
+            out = self.augment(image=array)
+        else:
+            out = self.augment(image=array, mask=mask_array(mask, image.size))
+        pixels = (out["image"].astype(np.float32) / 255.0 - self.mean) / self.std
+        tensor = torch.from_numpy(pixels.transpose(2, 0, 1).copy())
+        return tensor if mask is None else (tensor, torch.from_numpy((out["mask"] > 127).astype(np.float32)))
+
+    def unknown_mask(self) -> torch.Tensor:
+        return torch.full((self.height, self.width), UNKNOWN_MASK, dtype=torch.float32)
 
 
-def make_train_transform(image_processor, seed: int = 0):
-    """A `Dataset.set_transform` function for training batches."""
-    transform = TrainTransform(image_processor, seed)
+def mask_array(mask: Image.Image, image_size: tuple[int, int]) -> np.ndarray:
+    """A 0/255 uint8 array from an 8-bit (or 1-bit) PIL mask the size of its image."""
+    if not isinstance(mask, Image.Image):
+        raise TypeError(f"A mask must be a PIL image (or None), not {type(mask).__name__}.")
+    if mask.mode not in ("L", "1"):
+        raise ValueError(f"A mask must be an 8-bit gray ('L') or 1-bit image, not mode {mask.mode!r}.")
+    if mask.size != image_size:
+        raise ValueError(f"Mask size {mask.size} differs from its image's size {image_size} (width, height).")
+    return np.where(np.asarray(mask.convert("L")) > 127, 255, 0).astype(np.uint8)
+
+
+def make_train_transform(image_processor, seed: int = 0, augmentations: Sequence[str] = DEFAULT_AUGMENTATIONS,
+                         train_resize: str = "processor"):
+    """A `Dataset.set_transform` function for training batches.
+
+    Batch columns: "image" (PIL), "label", optional "mask" (PIL 0/255 or None per row). Output:
+    "pixel_values", "labels", and with a "mask" column "masks" (HxW float, 1 tumour, 0 not, all -1
+    for a row without a mask).
+    """
+    transform = TrainTransform(image_processor, seed, augmentations, train_resize)
 
     def apply(batch):
-        return {"pixel_values": [transform(image) for image in batch["image"]], "labels": batch["label"]}
+        if "mask" not in batch:
+            return {"pixel_values": [transform(image) for image in batch["image"]], "labels": batch["label"]}
+        pixel_values, masks = [], []
+        for image, mask in zip(batch["image"], batch["mask"]):
+            if mask is None:
+                pixel_values.append(transform(image))
+                masks.append(transform.unknown_mask())
+            else:
+                pixels, mask_tensor = transform(image, mask)
+                pixel_values.append(pixels)
+                masks.append(mask_tensor)
+        return {"pixel_values": pixel_values, "labels": batch["label"], "masks": masks}
 
     return apply
 
@@ -112,7 +121,11 @@ def make_eval_transform(image_processor):
 
 
 def collate(examples) -> dict[str, torch.Tensor]:
-    return {
+    """Stack pixel values (B, 3, H, W), labels (B,) and, when present, masks (B, H, W)."""
+    batch = {
         "pixel_values": torch.stack([example["pixel_values"] for example in examples]),
         "labels": torch.tensor([example["labels"] for example in examples]),
     }
+    if "masks" in examples[0]:
+        batch["masks"] = torch.stack([example["masks"] for example in examples])
+    return batch
