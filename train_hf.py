@@ -25,6 +25,7 @@ from scipy.special import softmax
 from transformers import EarlyStoppingCallback, HfArgumentParser, Trainer, TrainingArguments, set_seed
 
 from brain_tumor import hub
+from brain_tumor import pretrained
 from brain_tumor.augment import DEFAULT_AUGMENTATIONS, check_augmentations, describe_augmentation
 from brain_tumor.calibration import fit_temperature
 from brain_tumor.card import write_model_card
@@ -46,8 +47,9 @@ DEFAULT_CHECKPOINT = "facebook/convnext-tiny-224"
 @dataclass
 class ModelArguments:
     model_name_or_path: str | None = field(default=None, metadata={
-        "help": f"Pretrained checkpoint: a Hub id, a local folder, or a MobileNetV2 .tflite file (converted on "
-                f"first use, see brain_tumor/tflite_mobilenet.py); its head is replaced for our four labels. "
+        "help": f"Pretrained checkpoint: a Hub id, a local folder, or ImageNet weights converted on first use "
+                f"(efficientnet-lite0, a MobileNetV2 .tflite file; see brain_tumor/pretrained); its head is "
+                f"replaced for our four labels. "
                 f"Default {DEFAULT_CHECKPOINT} unless --config_name is given."})
     config_name: str | None = field(default=None, metadata={
         "help": f"Train from scratch (no pretrained weights) from this config: a preset ({', '.join(PRESETS)}), "
@@ -269,12 +271,7 @@ def describe_starting_point(model_args: ModelArguments) -> str:
                 "pretrained weights. With network access, fine-tune a pretrained checkpoint instead "
                 f"(`--model_name_or_path {DEFAULT_CHECKPOINT}`); pretrained features usually generalise better.")
     source = model_args.model_name_or_path
-    if source.endswith(".tflite"):
-        source = ("Google's ImageNet-pretrained MobileNetV2 1.0/224 (quantized TFLite release, Apache-2.0), "
-                  "converted to a transformers checkpoint by `brain_tumor/tflite_mobilenet.py` (weights dequantized, "
-                  "batch norms re-parametrised with measured statistics)")
-    else:
-        source = f"`{source}`"
+    source = pretrained.describe(source) or f"`{source}`"
     size = f", inputs resized to {model_args.image_size} px" if model_args.image_size else ""
     return f"Fine-tuned from {source}; its classifier head was replaced for the four labels{size}."
 
@@ -282,7 +279,8 @@ def describe_starting_point(model_args: ModelArguments) -> str:
 def hub_base_model(model_args: ModelArguments) -> str | None:
     """The card's `base_model` must be a Hub id: local folders and files are named in the text instead."""
     source = model_args.model_name_or_path
-    return None if model_args.config_name or Path(source).expanduser().exists() else source
+    local = Path(source).expanduser().exists() or pretrained.source_kind(source)  # a converted start is local too
+    return None if model_args.config_name or local else source
 
 
 def describe_training(training_args: TrainingArguments, augmentations) -> str:

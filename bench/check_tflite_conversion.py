@@ -34,13 +34,15 @@ from sklearn.datasets import load_sample_images
 from transformers import HfArgumentParser, MobileNetV2ForImageClassification, MobileNetV2ImageProcessorPil
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from brain_tumor.tflite_mobilenet import (  # noqa: E402
-    DEFAULT_TFLITE_PATH,
+from brain_tumor.pretrained.mobilenet_v2_tflite import (  # noqa: E402
     build_image_processor,
     convert_tflite_to_transformers,
     tflite_layer_map,
     tflite_operators,
 )
+from brain_tumor.pretrained.sources import default_tflite_path  # noqa: E402
+
+DEFAULT_TFLITE_PATH = default_tflite_path()
 
 try:
     from ai_edge_litert.interpreter import Interpreter

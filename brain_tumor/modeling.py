@@ -7,7 +7,6 @@ comes from an image processor saved beside the model, so `pipeline()` reproduces
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import torch
@@ -101,13 +100,18 @@ def build_from_config(config_name: str, image_size: int):
 def build_from_checkpoint(model_name_or_path: str, cache_dir: str | None = None, image_size: int | None = None):
     """A pretrained model with its head replaced for our labels, and its own image processor.
 
-    `model_name_or_path` may also be a `.tflite` MobileNetV2 file (see `tflite_mobilenet`): it is
-    converted once into a transformers checkpoint under `cache_dir` and loaded from there.
+    `model_name_or_path` may also be ImageNet weights in another format (`efficientnet-lite0`, a
+    MobileNetV2 `.tflite` or a Lite0 `.pth` file; see `brain_tumor.pretrained`): converted once into
+    a transformers checkpoint under `cache_dir` and loaded from there.
     `image_size`, when given, replaces the processor's resize and crop by a plain square resize:
     a slice is kept whole (no centre crop) and smaller inputs train and serve faster.
     """
-    if str(model_name_or_path).endswith(".tflite"):
-        model_name_or_path = str(converted_tflite_checkpoint(model_name_or_path, cache_dir))
+    from .pretrained import resolve_checkpoint  # imports no converter unless one is needed
+
+    try:
+        model_name_or_path = resolve_checkpoint(model_name_or_path, cache_dir)
+    except FileNotFoundError as error:
+        raise ModelLoadError(str(error)) from error
     try:
         processor = AutoImageProcessor.from_pretrained(model_name_or_path, cache_dir=cache_dir)
         model = AutoModelForImageClassification.from_pretrained(
@@ -120,20 +124,6 @@ def build_from_checkpoint(model_name_or_path: str, cache_dir: str | None = None,
         processor.do_center_crop = False
     calm_batch_norm(model)
     return model, processor
-
-
-def converted_tflite_checkpoint(tflite_path: str, cache_dir: str | None = None) -> Path:
-    """Convert a TFLite MobileNetV2 once and reuse the transformers checkpoint afterwards."""
-    from .tflite_mobilenet import convert_tflite_to_transformers
-
-    source = Path(tflite_path).expanduser().resolve()
-    if not source.is_file():
-        raise ModelLoadError(f"TFLite file {tflite_path!r} does not exist.")
-    cache_root = Path(cache_dir or os.environ.get("BRAIN_TUMOR_CACHE", "~/.cache/brain_tumor")).expanduser()
-    target = cache_root / f"{source.stem}-transformers"
-    if not (target / "config.json").exists():
-        convert_tflite_to_transformers(source, target)
-    return target
 
 
 def calm_batch_norm(model: nn.Module, momentum: float = 0.1) -> None:

@@ -1,4 +1,4 @@
-"""Tests for the TFLite -> transformers MobileNetV2 converter (brain_tumor/tflite_mobilenet.py).
+"""Tests for the TFLite -> transformers MobileNetV2 converter (brain_tumor/pretrained/mobilenet_v2_tflite.py).
 
 They read the shared pretrained file (../shared/pretrained, or BRAIN_TUMOR_PRETRAINED_TFLITE) and
 skip when it is absent. The conversion runs once per session; each test reads the written folder.
@@ -14,16 +14,16 @@ from PIL import Image
 from sklearn.datasets import load_sample_images
 from transformers import AutoImageProcessor, MobileNetV2ForImageClassification, pipeline
 
-from brain_tumor.tflite_mobilenet import (
-    DEFAULT_TFLITE_PATH,
+from brain_tumor.__main__ import main
+from brain_tumor.pretrained.batch_norm import calibrate_batch_norms, default_calibration_images
+from brain_tumor.pretrained.mobilenet_v2_tflite import (
     build_image_processor,
-    calibrate_batch_norms,
     convert_tflite_to_transformers,
-    default_calibration_images,
-    default_tflite_path,
     load_tflite_model,
-    main,
 )
+from brain_tumor.pretrained.sources import default_tflite_path
+
+DEFAULT_TFLITE_PATH = default_tflite_path()
 
 needs_tflite_file = pytest.mark.skipif(
     not DEFAULT_TFLITE_PATH.is_file(),
@@ -170,8 +170,15 @@ def test_agrees_with_tflite_interpreter(converted_model, calibration_pixels):
 
 @needs_tflite_file
 def test_cli_writes_a_checkpoint(tmp_path):
-    out = main(["--output_dir", str(tmp_path / "cli"), "--tflite", str(DEFAULT_TFLITE_PATH)])
+    out = tmp_path / "cli"
+    assert main(["convert", "mobilenet-v2-tflite", str(out), "--source", str(DEFAULT_TFLITE_PATH)]) == 0
     assert (out / "model.safetensors").is_file() and (out / "preprocessor_config.json").is_file()
+
+
+def test_cli_names_a_missing_tflite_file(tmp_path, capsys):
+    missing = tmp_path / "absent.tflite"
+    assert main(["convert", "mobilenet-v2-tflite", str(tmp_path / "out"), "--source", str(missing)]) == 2
+    assert "absent.tflite" in capsys.readouterr().err and not (tmp_path / "out").exists()
 
 
 def test_default_path_can_be_overridden_by_environment(monkeypatch, tmp_path):

@@ -15,31 +15,21 @@ Fine-tuning code should still lower that momentum (`brain_tumor.modeling.calm_ba
 batch norm in eval mode: transformers hard-codes 0.997 rather than reading it from the config, so a
 checkpoint cannot carry a better value.
 
-    python -m brain_tumor.tflite_mobilenet --output_dir runs/mobilenet_v2_imagenet [--tflite PATH]
+Library only: `python -m brain_tumor convert mobilenet-v2-tflite DEST [--source FILE.tflite]` runs it.
 """
 
-import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import tflite
 import torch
 from PIL import Image
-from transformers import HfArgumentParser, MobileNetV2Config, MobileNetV2ForImageClassification
-from transformers import MobileNetV2ImageProcessorPil
+from transformers import MobileNetV2Config, MobileNetV2ForImageClassification, MobileNetV2ImageProcessorPil
 from transformers.image_utils import PILImageResampling
 
-
-def default_tflite_path() -> Path:
-    """$BRAIN_TUMOR_PRETRAINED_TFLITE if set, else the shared copy beside the repository
-    (../shared/pretrained), which must not be copied into the repository itself."""
-    shared = Path(__file__).resolve().parents[1].parent / "shared/pretrained/mobilenet_v2_1.0_224_quant.tflite"
-    return Path(os.environ.get("BRAIN_TUMOR_PRETRAINED_TFLITE", shared))
-
-
-DEFAULT_TFLITE_PATH = default_tflite_path()
-LABELS_FILENAME = "imagenet_labels.txt"  # read from the folder that holds the .tflite file
+from .batch_norm import calibrate_batch_norms, default_calibration_images
+from .sources import IMAGENET_LABELS_FILENAME, imagenet_labels
 
 # TFLite tensor types we can meet in this graph, as numpy dtypes.
 _NUMPY_TYPES = {tflite.TensorType.UINT8: np.uint8, tflite.TensorType.INT8: np.int8, tflite.TensorType.INT32: np.int32}
@@ -156,10 +146,8 @@ def tflite_layer_map(model: MobileNetV2ForImageClassification) -> list[tuple[str
 
 
 def read_labels(tflite_path: str | Path) -> list[str]:
-    labels_path = Path(tflite_path).with_name(LABELS_FILENAME)
-    if not labels_path.is_file():
-        raise FileNotFoundError(f"ImageNet labels not found: {labels_path} (expected next to the .tflite file).")
-    return [line.strip() for line in labels_path.read_text().splitlines() if line.strip()]
+    """The 1001 labels from the file next to the .tflite file."""
+    return imagenet_labels(Path(tflite_path).with_name(IMAGENET_LABELS_FILENAME))
 
 
 def load_tflite_model(tflite_path: str | Path) -> MobileNetV2ForImageClassification:
@@ -202,48 +190,6 @@ def load_tflite_model(tflite_path: str | Path) -> MobileNetV2ForImageClassificat
     return model
 
 
-@torch.inference_mode()
-def calibrate_batch_norms(model: MobileNetV2ForImageClassification, pixel_values: torch.Tensor, batch_size: int = 8):
-    """Give every batch norm real running statistics without changing what the model computes in eval.
-
-    Eval batch norm is the affine map y = a * x + c with a = weight / sqrt(running_var + eps) and
-    c = bias - running_mean * a. We measure each channel's mean mu and variance var of x (the conv
-    output) and solve for new parameters that keep a and c: running_mean = mu, running_var = var,
-    weight = a * sqrt(var + eps), bias = c + mu * a. In training mode on images like the calibration
-    set, batch statistics are then close to these, so the output stays close to the pretrained one.
-    """
-    model.eval()
-    norms = [m for m in model.modules() if isinstance(m, torch.nn.BatchNorm2d)]
-    # Per batch norm: [values seen per channel, per-channel sum, per-channel sum of squares], float64
-    # because sum(x^2)/n - mu^2 cancels badly in float32.
-    stats = {m: [0, 0.0, 0.0] for m in norms}
-
-    def record(module, inputs):
-        x = inputs[0]
-        entry = stats[module]
-        entry[0] += x.numel() // x.shape[1]
-        entry[1] = entry[1] + x.sum(dim=(0, 2, 3), dtype=torch.float64)
-        entry[2] = entry[2] + (x * x).sum(dim=(0, 2, 3), dtype=torch.float64)
-
-    hooks = [m.register_forward_pre_hook(record) for m in norms]
-    try:
-        for start in range(0, len(pixel_values), batch_size):
-            model(pixel_values=pixel_values[start : start + batch_size])
-    finally:
-        for hook in hooks:
-            hook.remove()
-    for norm in norms:
-        n, total, total_sq = stats[norm]
-        mu = total / n
-        var = (total_sq / n - mu * mu).clamp_min(0.0)
-        a = norm.weight.double() / torch.sqrt(norm.running_var.double() + norm.eps)
-        c = norm.bias.double() - norm.running_mean.double() * a
-        norm.running_mean.copy_(mu)
-        norm.running_var.copy_(var)
-        norm.weight.copy_(a * torch.sqrt(var + norm.eps))
-        norm.bias.copy_(c + mu * a)
-
-
 def build_image_processor() -> MobileNetV2ImageProcessorPil:
     """The preprocessing the TFLite model expects, as a transformers image processor.
 
@@ -270,29 +216,6 @@ def build_image_processor() -> MobileNetV2ImageProcessorPil:
     )
 
 
-def default_calibration_images() -> list[Image.Image]:
-    """16 deterministic views of the two photographs shipped with scikit-learn (a temple, a flower).
-
-    Real photographs give ImageNet-like statistics, which is what the pretrained layers were trained
-    on; synthetic noise would not. To fine-tune on another domain (MRI), passing a few dozen training
-    images as `calibration_images` makes the first training batches match the statistics even better.
-    """
-    from sklearn.datasets import load_sample_images  # a dependency of the project already
-
-    views = []
-    for array in load_sample_images().images:
-        image = Image.fromarray(array)
-        width, height = image.size
-        side = int(0.6 * min(width, height))
-        # The whole photo, a central square and the four corner squares (60 % of the short side).
-        x0, y0 = (width - side) // 2, (height - side) // 2
-        boxes = [(0, 0, width, height), (x0, y0, x0 + side, y0 + side)]
-        boxes += [(x, y, x + side, y + side) for x in (0, width - side) for y in (0, height - side)]
-        views += [image.crop(box) for box in boxes]
-        views += [image.crop(box).transpose(Image.Transpose.FLIP_LEFT_RIGHT) for box in boxes[:2]]
-    return views
-
-
 def convert_tflite_to_transformers(
     tflite_path: str | Path, output_dir: str | Path, calibration_images: list[Image.Image] | None = None
 ) -> Path:
@@ -310,23 +233,3 @@ def convert_tflite_to_transformers(
     model.save_pretrained(output_dir)
     processor.save_pretrained(output_dir)
     return output_dir
-
-
-@dataclass
-class ConvertArguments:
-    output_dir: str = field(metadata={"help": "Folder to write the transformers checkpoint to."})
-    tflite: str = field(
-        default=str(DEFAULT_TFLITE_PATH),
-        metadata={"help": "The quantized MobileNetV2 .tflite file (imagenet_labels.txt must sit next to it)."},
-    )
-
-
-def main(argv: list[str] | None = None) -> Path:
-    (args,) = HfArgumentParser(ConvertArguments).parse_args_into_dataclasses(args=argv)
-    output_dir = convert_tflite_to_transformers(args.tflite, args.output_dir)
-    print(f"Wrote a MobileNetV2ForImageClassification checkpoint converted from {args.tflite} to {output_dir}")
-    return output_dir
-
-
-if __name__ == "__main__":
-    main()
