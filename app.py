@@ -58,7 +58,8 @@ def _for_display(image, side: int = 320):
 
 
 def _show(stored, slice_index, model_name):
-    """(slider, preview, result box, probabilities, heat map, caption, verdict) for one slice."""
+    """(slider, preview, result box, probabilities, heat map, caption, verdict) for one slice,
+    and the number of slices in the file."""
     served = MODELS.get(model_name)
     scan = load_slice(stored["data"], filename=stored["name"], slice_index=slice_index)
     prediction = served.predictor.predict(scan)
@@ -73,7 +74,7 @@ def _show(stored, slice_index, model_name):
     notes = f" ({'; '.join(scan.notes)})" if scan.notes else ""
     verdict = f"**{prediction.verdict}**\n\n<small>Read as {source}{notes}.</small>"
     heatmap = _for_display(prediction.heatmap)
-    return slider, _for_display(scan.image), result, prediction.probabilities, heatmap, caption, verdict
+    return (slider, _for_display(scan.image), result, prediction.probabilities, heatmap, caption, verdict), scan.num_slices
 
 
 def _cannot_read(error) -> tuple:
@@ -87,12 +88,12 @@ def analyse_upload(payload, model_name):
         return None, *_cannot_read(None)
     try:
         stored = _read_upload(payload)
-        outputs = _show(stored, None, model_name)
+        outputs, num_slices = _show(stored, None, model_name)
     except (ScanError, ModelLoadError) as error:
         return None, *_cannot_read(error)
     # Only a file with several slices is kept, in this session's memory (gr.State with a time
     # limit), so the slider can show other slices without a second upload; never on disk.
-    return (stored if outputs[0].visible else None), *outputs
+    return (stored if num_slices > 1 else None), *outputs
 
 
 def show_slice(stored, slice_index, model_name):
@@ -100,7 +101,7 @@ def show_slice(stored, slice_index, model_name):
     if not stored:  # gr.State's time limit has passed
         return _cannot_read("The upload has expired; please upload it again.")
     try:
-        return _show(stored, None if slice_index is None else int(slice_index), model_name)
+        return _show(stored, None if slice_index is None else int(slice_index), model_name)[0]
     except (ScanError, ModelLoadError) as error:
         return _cannot_read(error)
 

@@ -47,13 +47,17 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def start_app(tmp_path_factory, name: str, **env_extra) -> SimpleNamespace:
-    """Run `python app.py` with a tiny model; wait until it answers HTTP (or fail with its log)."""
+def start_app(tmp_path_factory, name: str, localization: dict | None = None, **env_extra) -> SimpleNamespace:
+    """Run `python app.py` with a tiny model (and its localization.json, if given); wait until it
+    answers HTTP (or fail with its log). env_extra: more environment variables."""
     root = tmp_path_factory.mktemp(name)
     port = free_port()
+    model = save_tiny_model(root / "model")
+    if localization is not None:
+        (root / "model" / "localization.json").write_text(json.dumps(localization))
     env = {key: value for key, value in os.environ.items() if key != "BRAIN_TUMOR_ALLOWED_MODELS"}
     env.update(
-        BRAIN_TUMOR_MODEL=save_tiny_model(root / "model"),
+        BRAIN_TUMOR_MODEL=model,
         GRADIO_SERVER_NAME="127.0.0.1",
         GRADIO_SERVER_PORT=str(port),
         GRADIO_TEMP_DIR=str(root / "gradio-cache"),
