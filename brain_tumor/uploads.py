@@ -37,8 +37,8 @@ class UploadReader:
             raise ScanError(f"No file was uploaded. Upload one {ACCEPTED} file.")
         path = Path(path).resolve()
         if self.upload_dir not in path.parents:
-            raise ScanError("That is not a file uploaded to this server: upload the file first, then send its "
-                            "returned path (gradio_client's handle_file does both).")
+            raise ScanError("That is not a file uploaded to this server: upload the file first, then send the "
+                            "path the upload returned.")
         self._expire()
         try:
             size = path.stat().st_size
