@@ -1,146 +1,52 @@
 """Gradio app (a Hugging Face Space) over brain_tumor.inference.Predictor.
 
-Model: env BRAIN_TUMOR_MODEL (Hub id or folder), else the embedded model. API: `/predict`
-takes one image file and returns {label: probability}. Run: `python app.py` (port 7860).
+Model: env BRAIN_TUMOR_MODEL (Hub id or folder), else the embedded model. Visitors may switch
+only to the models an operator lists in BRAIN_TUMOR_ALLOWED_MODELS (comma-separated; off when
+unset). API for scripts, declared with gr.api: `/predict` (one file -> {label: probability}) and
+`/analyse` (one file -> label, probabilities, flags, reasons, verdict, slice). Run: `python app.py`.
 """
 
 from __future__ import annotations
 
 import os
-import threading
-import time
-from collections import OrderedDict
 from pathlib import Path
 
 import gradio as gr
+from gradio import FileData
 from PIL import Image
 
 from brain_tumor import DEFAULT_MODEL
 from brain_tumor.imaging import ACCEPTED, MAX_FILE_BYTES, ScanError, load_slice
-from brain_tumor.inference import ModelLoadError, Predictor
+from brain_tumor.model_registry import ModelRegistry, parse_allowed
+from brain_tumor.modeling import ModelLoadError
+from brain_tumor.presentation import api_record, heatmap_caption
+from brain_tumor.uploads import UploadReader
 
 HERE = Path(__file__).resolve().parent
 EXAMPLES = sorted(str(p) for p in (HERE / "examples").glob("*") if p.suffix in (".jpg", ".png", ".dcm", ".gz", ".nii"))
-START_MODEL = os.environ.get("BRAIN_TUMOR_MODEL", DEFAULT_MODEL)
-UPLOAD_DIR = Path(gr.utils.get_upload_folder()).resolve()
-
 NOTICE = (
     "**Research demo, not a medical device: do not use it for diagnosis.** "
     "Uploads are read in memory and deleted as soon as they are read; nothing is stored or logged, "
     "and flagging is off. Derived images (slice preview, heat map) are removed from the server "
     "within five minutes."
 )
+RESULT_LABEL = "Probabilities and heat map"
+RAW_LABEL = "Raw model output: meaningless here, as this is not a brain MRI slice"
+
+# Load once: the default model (pinned in memory) and the names of the allowed others.
+MODELS = ModelRegistry(os.environ.get("BRAIN_TUMOR_MODEL", DEFAULT_MODEL),
+                       parse_allowed(os.environ.get("BRAIN_TUMOR_ALLOWED_MODELS")))
 
 
-class Models:
-    """Loaded predictors by name. Each browser session picks its own model, so one visitor
-    switching models never changes what another sees; a few stay loaded (LRU) to bound memory."""
-
-    def __init__(self, keep: int = 3):
-        self.keep, self._loaded = keep, OrderedDict()
-        self._lock, self._load_lock = threading.Lock(), threading.Lock()
-        self.start_error = None
-        try:
-            self.get(START_MODEL)
-        except ModelLoadError as error:  # keep serving: the page explains what is missing
-            self.start_error = str(error)
-
-    def get(self, name: str) -> Predictor:
-        with self._lock:
-            if name in self._loaded:
-                self._loaded.move_to_end(name)
-                return self._loaded[name]
-        # Loading (maybe a Hub download) happens outside the lock, so requests on models already
-        # loaded never wait for it; one load at a time keeps memory bounded.
-        with self._load_lock:
-            with self._lock:
-                if name in self._loaded:
-                    return self._loaded[name]
-            predictor = Predictor.from_pretrained(name)
-            with self._lock:
-                self._loaded[name] = predictor
-                while len(self._loaded) > self.keep:
-                    self._loaded.popitem(last=False)
-            return predictor
+# --- handlers ------------------------------------------------------------------------------------
 
 
-MODELS = Models()
-
-
-class Uploads:
-    """Reads Gradio's copy of an upload, then deletes it from disk at once.
-
-    Gradio stores an upload at <cache>/<sha256 of its content>/<name>, so two requests that
-    upload the same file share one path: the first to run deletes it while the second may still
-    wait in the queue. So the bytes of a deleted upload stay in this process's memory (never on
-    disk) for up to ten minutes, under that path; same path, same content, by construction.
-    """
-
-    ttl_s, max_bytes = 600, 256 * 2**20
-
-    def __init__(self):
-        self._recent, self._lock, self._swept = OrderedDict(), threading.Lock(), 0.0
-
-    def read(self, payload) -> tuple[bytes, str]:
-        if not payload:
-            raise ScanError(f"No file was uploaded. Upload one {ACCEPTED} file.")
-        path = Path(payload["path"]).resolve()
-        name = payload.get("orig_name") or path.name
-        self._expire()
-        try:
-            size = path.stat().st_size
-            data = path.read_bytes() if size <= MAX_FILE_BYTES else None
-        except FileNotFoundError:  # deleted by a request that uploaded the same file
-            with self._lock:
-                data = self._recent.get(str(path), (None,))[0]
-            if data is None:
-                raise ScanError("The uploaded file is no longer on the server; please upload it again.") from None
-            return data, name
-        if self._is_upload(path):
-            if data is not None:
-                with self._lock:
-                    self._recent[str(path)] = (data, time.monotonic())
-                    self._recent.move_to_end(str(path))
-            path.unlink(missing_ok=True)
-        if data is None:
-            raise ScanError(f"The file is {size / 2**20:.0f} MB; the limit is {MAX_FILE_BYTES // 2**20} MB.")
-        return data, name
-
-    @staticmethod
-    def _is_upload(path: Path) -> bool:
-        # Example files live in Gradio's cache too (kept for the gallery); only uploads go.
-        kept = set().union(*(getattr(block, "keep_in_cache", set()) for block in demo.blocks.values()))
-        return UPLOAD_DIR in path.parents and path not in {Path(p).resolve() for p in kept}
-
-    def _expire(self) -> None:
-        now = time.monotonic()
-        with self._lock:
-            total = sum(len(data) for data, _ in self._recent.values())
-            while self._recent:
-                data, added = next(iter(self._recent.values()))  # oldest first
-                if total <= self.max_bytes and added > now - self.ttl_s:
-                    break
-                self._recent.popitem(last=False)
-                total -= len(data)
-            sweep = now - self._swept > 60
-            self._swept = now if sweep else self._swept
-        if sweep:  # empty <sha256> folders would still tell which content was uploaded
-            for folder in UPLOAD_DIR.iterdir() if UPLOAD_DIR.is_dir() else ():
-                try:
-                    if folder.is_dir() and time.time() - folder.stat().st_mtime > 60 and not any(folder.iterdir()):
-                        folder.rmdir()
-                except OSError:
-                    pass  # raced with an upload or another sweep: try again next time
-
-
-UPLOADS = Uploads()
-
-
-def _format(prediction) -> str:
-    scan = prediction.scan
-    source = f"{scan.format}, slice {scan.slice_index + 1} of {scan.num_slices}" if scan.num_slices > 1 else scan.format
-    notes = f" ({'; '.join(scan.notes)})" if scan.notes else ""
-    return f"**{prediction.verdict}**\n\n<small>Read as {source}{notes}.</small>"
+def _read_upload(payload) -> dict:
+    """Gradio's {path, orig_name} for an upload -> {"data", "name"}; the file is deleted from disk."""
+    if payload and not isinstance(payload, dict):
+        raise ScanError("Send one uploaded file (gradio_client: handle_file(path)).")
+    data = UPLOADS.read((payload or {}).get("path"))
+    return {"data": data, "name": payload.get("orig_name") or Path(payload["path"]).name}
 
 
 def _for_display(image, side: int = 320):
@@ -151,69 +57,85 @@ def _for_display(image, side: int = 320):
     return image.resize((round(image.width * scale), round(image.height * scale)), Image.BICUBIC)
 
 
-def analyse(payload, model_name):
-    """UI: file -> (stored bytes, slider, preview, probabilities, heat map, verdict)."""
-    empty = (None, gr.Slider(visible=False), None, None, None)
-    if not payload:
-        return (*empty, "")
-    try:
-        data, name = UPLOADS.read(payload)
-        stored = {"data": data, "name": name}
-        outputs, num_slices = _render(stored, None, model_name)
-    except (ScanError, ModelLoadError) as error:
-        return (*empty, f"### Cannot read this file\n{error}")
-    # Only a file with several slices is kept, in this session's memory (gr.State with a time
-    # limit), so the slider can show other slices without a second upload; never on disk.
-    return (stored if num_slices > 1 else None, *outputs)
-
-
-def show_slice(stored, slice_index, model_name):
-    """UI: classify another slice of the stored upload."""
-    if not stored:
-        return gr.Slider(visible=False), None, None, None, ""
-    try:
-        return _render(stored, None if slice_index is None else int(slice_index), model_name)[0]
-    except (ScanError, ModelLoadError) as error:
-        return gr.Slider(visible=False), None, None, None, f"### Cannot read this file\n{error}"
-
-
-def _render(stored, slice_index, model_name):
-    predictor = MODELS.get(model_name or START_MODEL)
+def _show(stored, slice_index, model_name):
+    """(slider, preview, result box, probabilities, heat map, caption, verdict) for one slice,
+    and the number of slices in the file."""
+    served = MODELS.get(model_name)
     scan = load_slice(stored["data"], filename=stored["name"], slice_index=slice_index)
-    prediction = predictor.predict(scan)
+    prediction = served.predictor.predict(scan)
     slider = gr.Slider(visible=False)
     if scan.num_slices > 1:
         slider = gr.Slider(minimum=0, maximum=scan.num_slices - 1, value=scan.slice_index, step=1, visible=True)
-    preview, heatmap = _for_display(scan.image), _for_display(prediction.heatmap)
-    outputs = (slider, preview, prediction.probabilities, heatmap, _format(prediction))
-    return outputs, scan.num_slices
+    # Not a brain MRI: the numbers and the map mean nothing, so they are folded away under a
+    # label that says so, and the verdict gives the reason.
+    result = gr.Accordion(RAW_LABEL if prediction.not_mri else RESULT_LABEL, open=not prediction.not_mri, visible=True)
+    caption = "" if prediction.not_mri else heatmap_caption(prediction.label, served.localization)
+    source = f"{scan.format}, slice {scan.slice_index + 1} of {scan.num_slices}" if scan.num_slices > 1 else scan.format
+    notes = f" ({'; '.join(scan.notes)})" if scan.notes else ""
+    verdict = f"**{prediction.verdict}**\n\n<small>Read as {source}{notes}.</small>"
+    heatmap = _for_display(prediction.heatmap)
+    return (slider, _for_display(scan.image), result, prediction.probabilities, heatmap, caption, verdict), scan.num_slices
 
 
-def predict(image_file) -> dict[str, float]:
-    """API `/predict`: one image file in, {label: probability} out (the default model)."""
+def _cannot_read(error) -> tuple:
+    message = f"### Cannot read this file\n{error}" if error else ""
+    return gr.Slider(visible=False), None, gr.Accordion(visible=False), None, None, "", message
+
+
+def analyse_upload(payload, model_name):
+    """UI: a new upload -> (kept upload, *result widgets)."""
+    if not payload:
+        return None, *_cannot_read(None)
     try:
-        data, name = UPLOADS.read(image_file)
-        return MODELS.get(START_MODEL).predict(load_slice(data, filename=name), heatmap=False).probabilities
+        stored = _read_upload(payload)
+        outputs, num_slices = _show(stored, None, model_name)
+    except (ScanError, ModelLoadError) as error:
+        return None, *_cannot_read(error)
+    # Only a file with several slices is kept, in this session's memory (gr.State with a time
+    # limit), so the slider can show other slices without a second upload; never on disk.
+    return (stored if num_slices > 1 else None), *outputs
+
+
+def show_slice(stored, slice_index, model_name):
+    """UI: classify another slice of the kept upload."""
+    if not stored:  # gr.State's time limit has passed
+        return _cannot_read("The upload has expired; please upload it again.")
+    try:
+        return _show(stored, None if slice_index is None else int(slice_index), model_name)[0]
+    except (ScanError, ModelLoadError) as error:
+        return _cannot_read(error)
+
+
+def model_status(model_name) -> str:
+    """UI: what the chosen model is, or why it cannot be used."""
+    try:
+        predictor = MODELS.get(model_name).predictor
+    except ModelLoadError as error:
+        return f"**Cannot use this model.** {error}"
+    checks = "fitted checks" if predictor.checks_fitted else "default checks (this model has no fitted ones)"
+    return f"Model `{model_name or MODELS.default_name}`: classes {', '.join(predictor.labels)}; {checks}."
+
+
+def _api_prediction(payload, heatmap: bool = False):
+    try:
+        stored = _read_upload(payload)
+        return MODELS.get(None).predictor.predict(load_slice(stored["data"], filename=stored["name"]), heatmap=heatmap)
     except (ScanError, ModelLoadError) as error:
         raise gr.Error(str(error)) from None
 
 
-def switch_model(name):
-    """UI: load another model (Hub id or folder) for this session; errors keep the old one."""
-    name = (name or "").strip() or START_MODEL
-    try:
-        predictor = MODELS.get(name)
-    except ModelLoadError as error:
-        return gr.skip(), f"**Could not load that model.** {error}"
-    return name, _model_status(name, predictor)
+def predict(image_file: FileData) -> dict[str, float]:
+    """One scan file in, {label: probability} out (the default model); the format gr.Label shows."""
+    return _api_prediction(image_file).probabilities
 
 
-def _model_status(name, predictor=None) -> str:
-    if predictor is None:
-        return f"**No model loaded.** {MODELS.start_error} Enter a Hub id or a model folder below."
-    checks = "fitted checks" if predictor.checks_fitted else "default checks (this model has no fitted ones)"
-    return f"Model: `{name}` - classes {', '.join(predictor.labels)}; {checks}."
+def analyse(scan_file: FileData) -> dict:
+    """One scan file in; out: label, probability, probabilities, uncertain, not_mri, reasons (a list),
+    verdict, slice_index and num_slices (the default model). Check not_mri before using the label."""
+    return api_record(_api_prediction(scan_file))
 
+
+# --- layout --------------------------------------------------------------------------------------
 
 with gr.Blocks(title="Brain tumour MRI classifier", delete_cache=(60, 300)) as demo:
     gr.Markdown(
@@ -221,7 +143,6 @@ with gr.Blocks(title="Brain tumour MRI classifier", delete_cache=(60, 300)) as d
         "Classifies one axial brain MRI slice as glioma, meningioma, pituitary tumour or no tumour."
     )
     gr.Markdown(NOTICE, elem_id="notice")
-    model_name = gr.State(START_MODEL)
     stored = gr.State(None, time_to_live=900)  # a multi-slice upload, in memory, for the slider
     with gr.Row():
         with gr.Column():
@@ -229,33 +150,41 @@ with gr.Blocks(title="Brain tumour MRI classifier", delete_cache=(60, 300)) as d
             slider = gr.Slider(label="Slice (3-D volumes, stacks)", minimum=0, maximum=1, step=1, visible=False)
             preview = gr.Image(label="Slice as read", type="pil", interactive=False, height=300)
         with gr.Column():
-            label_out = gr.Label(num_top_classes=4, label="Probabilities", elem_id="probabilities")
-            heatmap_out = gr.Image(
-                label="Heat map (Grad-CAM, predicted class)", interactive=False, height=300, elem_id="heatmap"
-            )
             verdict_out = gr.Markdown(elem_id="verdict")
+            with gr.Accordion(RESULT_LABEL, open=True, visible=False, elem_id="result") as result_box:
+                label_out = gr.Label(num_top_classes=4, label="Probabilities", elem_id="probabilities")
+                heatmap_out = gr.Image(label="Heat map (predicted class)", interactive=False, height=300,
+                                       elem_id="heatmap")
+                caption_out = gr.Markdown(elem_id="heatmap-caption")
     gr.Examples(
         EXAMPLES, inputs=[file_in], label="Examples: real scans from the official test split, named by their true class"
     )
     with gr.Accordion("Model", open=False):
-        status = gr.Markdown(_model_status(START_MODEL, None if MODELS.start_error else MODELS.get(START_MODEL)))
-        with gr.Row():
-            model_box = gr.Textbox(label="Model: Hugging Face Hub id or local folder", placeholder=START_MODEL, scale=4)
-            load_button = gr.Button("Load model", scale=1)
+        if MODELS.switchable:
+            model_in = gr.Dropdown(MODELS.names, value=MODELS.default_name, elem_id="model-choice",
+                                   label="Model: the operator allows these on this server (for your next upload)")
+        else:
+            model_in = gr.State(MODELS.default_name)
+            gr.Markdown("Switching models is off on this server: its operator can allow others with "
+                        "`BRAIN_TUMOR_ALLOWED_MODELS`.")
+        status = gr.Markdown(model_status(MODELS.default_name), elem_id="model-status")
 
-    ui_outputs = [slider, preview, label_out, heatmap_out, verdict_out]
-    # preprocess=False hands the upload over as {path, orig_name}: Gradio still checks that the
-    # path is one of its uploads, and we delete the file ourselves once read. (gr.File's own
-    # "filepath" preprocessing would also leave an empty temp file in the cache per call.)
-    file_in.change(analyse, [file_in, model_name], [stored, *ui_outputs], preprocess=False, api_visibility="private")
-    slider.release(show_slice, [stored, slider, model_name], ui_outputs, api_visibility="private")
-    load_button.click(switch_model, [model_box], [model_name, status], api_visibility="private")
-    model_box.submit(switch_model, [model_box], [model_name, status], api_visibility="private")
-    # The API endpoint: hidden components, so the page stays simple.
-    api_file = gr.File(visible=False)
-    api_out = gr.JSON(visible=False)
-    gr.Button(visible=False).click(predict, [api_file], [api_out], api_name="predict", preprocess=False)
+    ui_outputs = [slider, preview, result_box, label_out, heatmap_out, caption_out, verdict_out]
+    # preprocess=False hands the upload over as {path, orig_name}; UploadReader reads and deletes it.
+    # (gr.File's own "filepath" preprocessing would also leave an empty temp file in the cache per call.)
+    file_in.change(analyse_upload, [file_in, model_in], [stored, *ui_outputs], preprocess=False,
+                   api_visibility="private")
+    slider.release(show_slice, [stored, slider, model_in], ui_outputs, api_visibility="private")
+    if MODELS.switchable:
+        model_in.change(model_status, [model_in], [status], api_visibility="private")
+    gr.api(predict, api_name="predict")
+    gr.api(analyse, api_name="analyse")
 
+# The gallery's example files live in Gradio's upload folder too (kept for every visitor): they stay.
+UPLOADS = UploadReader(
+    gr.utils.get_upload_folder(), MAX_FILE_BYTES,
+    protected=lambda: set().union(*(getattr(block, "keep_in_cache", set()) for block in demo.blocks.values())),
+)
 # Bounded concurrency: two predictions at a time (CPU Spaces have two cores); up to 256 waiting.
 demo.queue(default_concurrency_limit=2, max_size=256)
 

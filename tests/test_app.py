@@ -1,5 +1,5 @@
 """The app as users and clients meet it: `python app.py` in a subprocess on a free loopback port,
-driven through gradio_client; plus the UI handlers called in-process."""
+driven through gradio_client and the plain HTTP API; plus the UI handlers called in-process."""
 
 import importlib
 import json
@@ -27,6 +27,18 @@ from brain_tumor.labels import CLASS_NAMES
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLE = ROOT / "examples" / "glioma_Te-gl_0010.jpg"
+RECORD_KEYS = {"label", "probability", "probabilities", "uncertain", "not_mri", "reasons", "verdict", "slice_index"}
+
+
+def make_food_photo(path: Path) -> Path:
+    """A colourful photo-like picture (a plate with tomato, cheese and basil on a light table)."""
+    rng = np.random.default_rng(0)
+    y, x = np.mgrid[0:256, 0:256]
+    image = np.zeros((256, 256, 3)) + [235, 225, 210]
+    for cx, cy, r, colour in [(90, 100, 50, (200, 40, 30)), (170, 150, 60, (240, 190, 40)), (120, 190, 35, (60, 150, 50))]:
+        image[(x - cx) ** 2 + (y - cy) ** 2 < r**2] = colour
+    Image.fromarray(np.clip(image + rng.normal(0, 10, image.shape), 0, 255).astype(np.uint8)).save(path)
+    return path
 
 
 def free_port() -> int:
@@ -35,18 +47,23 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def start_app(tmp_path_factory, name: str) -> SimpleNamespace:
-    """Run `python app.py` with a tiny model; wait until it answers HTTP (or fail with its log)."""
+def start_app(tmp_path_factory, name: str, localization: dict | None = None, **env_extra) -> SimpleNamespace:
+    """Run `python app.py` with a tiny model (and its localization.json, if given); wait until it
+    answers HTTP (or fail with its log). env_extra: more environment variables."""
     root = tmp_path_factory.mktemp(name)
     port = free_port()
-    env = dict(
-        os.environ,
-        BRAIN_TUMOR_MODEL=save_tiny_model(root / "model"),
+    model = save_tiny_model(root / "model")
+    if localization is not None:
+        (root / "model" / "localization.json").write_text(json.dumps(localization))
+    env = {key: value for key, value in os.environ.items() if key != "BRAIN_TUMOR_ALLOWED_MODELS"}
+    env.update(
+        BRAIN_TUMOR_MODEL=model,
         GRADIO_SERVER_NAME="127.0.0.1",
         GRADIO_SERVER_PORT=str(port),
         GRADIO_TEMP_DIR=str(root / "gradio-cache"),
         GRADIO_ANALYTICS_ENABLED="False",
         HF_HUB_OFFLINE="1",
+        **env_extra,
     )
     log = open(root / "app.log", "w")
     proc = subprocess.Popen([sys.executable, "app.py"], cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
@@ -93,7 +110,7 @@ def assert_four_labels(result):
 
 
 def test_predict_endpoint_returns_label_dict(client):
-    assert "/predict" in client.view_api(print_info=False, return_format="dict")["named_endpoints"]
+    assert {"/predict", "/analyse"} <= set(client.view_api(print_info=False, return_format="dict")["named_endpoints"])
     assert_four_labels(client.predict(handle_file(str(EXAMPLE)), api_name="/predict"))
 
 
@@ -105,14 +122,39 @@ def test_every_example_is_answered(client, example):
     assert_four_labels(client.predict(handle_file(str(example)), api_name="/predict"))
 
 
+def test_analyse_returns_the_full_record(client):
+    record = client.predict(handle_file(str(EXAMPLE)), api_name="/analyse")
+    assert RECORD_KEYS <= set(record)
+    assert_four_labels(record["probabilities"])
+    assert record["label"] in CLASS_NAMES and record["probability"] == max(record["probabilities"].values())
+    assert isinstance(record["reasons"], list) and all(isinstance(r, str) for r in record["reasons"])
+    assert record["not_mri"] is False and record["slice_index"] == 0 and record["verdict"]
+
+
+def test_analyse_food_photo_is_not_mri_with_reasons(client, tmp_path):
+    record = client.predict(handle_file(str(make_food_photo(tmp_path / "pizza.jpg"))), api_name="/analyse")
+    assert record["not_mri"] is True
+    assert any("colour" in reason for reason in record["reasons"])
+    assert record["verdict"].startswith("This does not look like a brain MRI slice")
+
+
+def test_analyse_volume_reports_the_slice(client, tmp_path):
+    volume = np.zeros((64, 64, 9), dtype=np.int16)
+    volume[10:54, 8:56, :] = 300
+    nib.save(nib.Nifti1Image(volume, np.eye(4)), str(tmp_path / "v.nii.gz"))
+    record = client.predict(handle_file(str(tmp_path / "v.nii.gz")), api_name="/analyse")
+    assert record["slice_index"] == 4 and record["num_slices"] == 9
+
+
 @pytest.mark.parametrize("name", BAD_NAMES)
 def test_bad_input_gets_message_and_server_keeps_answering(client, bad_files, tmp_path, name):  # noqa: F811
     data, filename, expected = bad_files[name]
     path = tmp_path / filename
     path.write_bytes(data)
-    with pytest.raises(AppError) as caught:
-        client.predict(handle_file(str(path)), api_name="/predict")
-    assert expected.lower() in str(caught.value).lower()
+    for endpoint in ("/predict", "/analyse"):
+        with pytest.raises(AppError) as caught:
+            client.predict(handle_file(str(path)), api_name=endpoint)
+        assert expected.lower() in str(caught.value).lower()
     assert_four_labels(client.predict(handle_file(str(EXAMPLE)), api_name="/predict"))
 
 
@@ -125,16 +167,38 @@ def test_odd_but_valid_images_answered(client, tmp_path, mode):
     assert_four_labels(client.predict(handle_file(str(path)), api_name="/predict"))
 
 
-def _predict_over_rest(api_url: str, scan: Path) -> dict:
-    """One request the way `curl` users make it: upload, call /predict, read the event stream."""
+def _call_over_rest(api_url: str, endpoint: str, file_data: dict) -> tuple[str, dict | str]:
+    """The README's curl recipe: POST /call/<endpoint> -> event id; GET it -> (event, data)."""
     with httpx.Client(timeout=300) as http:
-        with open(scan, "rb") as handle:
-            path = http.post(f"{api_url}/upload", files={"files": (scan.name, handle, "image/jpeg")}).json()[0]
-        call = http.post(f"{api_url}/call/predict", json={"data": [{"path": path, "meta": {"_type": "gradio.FileData"}}]})
-        stream = http.get(f"{api_url}/call/predict/{call.json()['event_id']}").text
-    assert "event: complete" in stream, stream[-500:]
-    data = [line[len("data:"):] for line in stream.splitlines() if line.startswith("data:")]
-    return json.loads(data[-1])[0]
+        call = http.post(f"{api_url}/call/{endpoint}", json={"data": [file_data]})
+        stream = http.get(f"{api_url}/call/{endpoint}/{call.json()['event_id']}").text
+    event = [line[len("event: "):] for line in stream.splitlines() if line.startswith("event:")][-1]
+    data = json.loads([line[len("data:"):] for line in stream.splitlines() if line.startswith("data:")][-1])
+    return event, data
+
+
+def _upload_and_call(api_url: str, endpoint: str, scan: Path) -> dict:
+    with httpx.Client(timeout=300) as http, open(scan, "rb") as handle:
+        path = http.post(f"{api_url}/upload", files={"files": (scan.name, handle, "image/jpeg")}).json()[0]
+    event, data = _call_over_rest(api_url, endpoint, {"path": path, "meta": {"_type": "gradio.FileData"}})
+    assert event == "complete", data
+    return data[0]
+
+
+def test_analyse_over_plain_http(server):
+    record = _upload_and_call(server.url + "gradio_api", "analyse", EXAMPLE)
+    assert RECORD_KEYS <= set(record)
+
+
+@pytest.mark.parametrize("path", ["/etc/hostname", "/no/such/file.jpg", "../../../../etc/hostname"])
+def test_api_reads_only_uploaded_files(server, path):
+    # gr.api hands a file dict to the function as it came (a script can leave out "meta", which is
+    # what makes Gradio check the path), so the app itself refuses any path outside its uploads,
+    # with one message whether or not the file exists.
+    for endpoint in ("predict", "analyse"):
+        event, data = _call_over_rest(server.url + "gradio_api", endpoint, {"path": path})
+        assert event == "error" and "not a file uploaded to this server" in data["error"]
+        assert "hostname" not in data["error"] and "/no/such" not in data["error"]
 
 
 def test_100_concurrent_requests_all_answered(server):
@@ -144,7 +208,7 @@ def test_100_concurrent_requests_all_answered(server):
     # burst on a 2-core machine, which cancelled every pending job of that client at once.
     started = time.time()
     with ThreadPoolExecutor(max_workers=16) as pool:
-        results = list(pool.map(lambda _: _predict_over_rest(server.url + "gradio_api", EXAMPLE), range(100)))
+        results = list(pool.map(lambda _: _upload_and_call(server.url + "gradio_api", "predict", EXAMPLE), range(100)))
     assert len(results) == 100
     for result in results:
         assert_four_labels(result)
@@ -155,19 +219,23 @@ def test_uploads_are_not_kept(server, client, tmp_path):
     probe = tmp_path / "privacy_probe_4711.png"
     Image.open(EXAMPLE).save(probe)
     client.predict(handle_file(str(probe)), api_name="/predict")
+    client.predict(handle_file(str(make_food_photo(tmp_path / "privacy_probe_4712.jpg"))), api_name="/analyse")
     left = [p.name for p in server.cache.rglob("*") if p.is_file()]
-    assert "privacy_probe_4711.png" not in left
+    assert not {"privacy_probe_4711.png", "privacy_probe_4712.jpg"} & set(left)
     example_names = {p.name for p in (ROOT / "examples").iterdir()}
     assert set(left) <= example_names, left  # only the gallery's own copies stay
 
 
-def test_page_shows_notice_and_no_flagging(server):
+def test_page_shows_notice_no_flagging_and_no_model_switcher_by_default(server):
     with urllib.request.urlopen(server.url + "config", timeout=10) as response:
         config = json.loads(response.read())
     text = json.dumps(config)
     assert "not for diagnosis" in text or "do not use it for diagnosis" in text
     assert "nothing is stored" in text and "flagging is off" in text
-    assert "flag" not in {c.get("type") for c in config["components"]}
+    types = {c.get("type") for c in config["components"]}
+    assert "flag" not in types and "dropdown" not in types and "textbox" not in types
+    assert "Switching models is off" in text
+    assert str(server.root) not in text  # the model's folder is never shown
 
 
 # --- UI handlers in-process --------------------------------------------------------------------
@@ -176,8 +244,13 @@ def test_page_shows_notice_and_no_flagging(server):
 @pytest.fixture(scope="module")
 def app_module(tmp_path_factory):
     root = tmp_path_factory.mktemp("inproc")
+    other = save_tiny_model(root / "other-model", "convnext")
+    (root / "other-model" / "localization.json").write_text(json.dumps({
+        "method": "Grad-CAM", "split": "clean_test", "pointing_game": 0.29, "pointing_game_strict": 0.13,
+        "mass_in_mask": 0.05, "centre_baseline_pointing_game": 0.47}))
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("BRAIN_TUMOR_MODEL", save_tiny_model(root / "model"))
+        patch.setenv("BRAIN_TUMOR_ALLOWED_MODELS", f"{other}, {root / 'missing-model'}")
         patch.setenv("GRADIO_TEMP_DIR", str(root / "cache"))
         sys.path.insert(0, str(ROOT))
         sys.modules.pop("app", None)
@@ -188,7 +261,7 @@ def app_module(tmp_path_factory):
 
 
 def _as_upload(app_module, name: str, data: bytes) -> dict:
-    folder = app_module.UPLOAD_DIR / "fake-upload-hash"
+    folder = app_module.UPLOADS.upload_dir / "fake-upload-hash"
     folder.mkdir(parents=True, exist_ok=True)
     (folder / name).write_bytes(data)
     return {"path": str(folder / name), "orig_name": name}
@@ -199,27 +272,48 @@ def test_ui_volume_gets_slider_and_upload_deleted(app_module, tmp_path):
     volume[10:54, 8:56, :] = 300
     nib.save(nib.Nifti1Image(volume, np.eye(4)), str(tmp_path / "v.nii.gz"))
     payload = _as_upload(app_module, "v.nii.gz", (tmp_path / "v.nii.gz").read_bytes())
-    stored, slider, preview, probabilities, heatmap, verdict = app_module.analyse(payload, app_module.START_MODEL)
+    stored, slider, preview, result, probabilities, heatmap, caption, verdict = app_module.analyse_upload(payload, None)
     assert not Path(payload["path"]).exists()  # deleted once read
     assert slider.visible and slider.maximum == 10 and slider.value == 5
     assert sorted(probabilities) == sorted(CLASS_NAMES) and heatmap is not None
     assert "slice 6 of 11" in verdict
-    slider, preview, probabilities, heatmap, verdict = app_module.show_slice(stored, 0, app_module.START_MODEL)
-    assert "slice 1 of 11" in verdict
+    outputs = app_module.show_slice(stored, 0, None)
+    assert "slice 1 of 11" in outputs[-1]
+    assert "expired" in app_module.show_slice(None, 0, None)[-1]
 
 
 def test_ui_bad_file_explained(app_module):
     payload = _as_upload(app_module, "notes.jpg", b"just some text\n" * 10)
-    stored, slider, preview, probabilities, heatmap, verdict = app_module.analyse(payload, app_module.START_MODEL)
-    assert stored is None and probabilities is None
+    stored, slider, preview, result, probabilities, heatmap, caption, verdict = app_module.analyse_upload(payload, None)
+    assert stored is None and probabilities is None and result.visible is False
     assert "Cannot read this file" in verdict and "contains text" in verdict
 
 
-def test_ui_model_switch(app_module, tmp_path):
-    name, status = app_module.switch_model(str(tmp_path / "missing-model"))
-    assert "Could not load that model" in status and "No model folder" in status
-    other = save_tiny_model(tmp_path / "other", "convnext")
-    name, status = app_module.switch_model(other)
-    assert name == other and status.startswith("Model:")
+def test_ui_not_mri_folds_probabilities_away(app_module, tmp_path):
+    payload = _as_upload(app_module, "pizza.jpg", make_food_photo(tmp_path / "pizza.jpg").read_bytes())
+    stored, slider, preview, result, probabilities, heatmap, caption, verdict = app_module.analyse_upload(payload, None)
+    assert result.open is False and result.label == app_module.RAW_LABEL
+    assert sorted(probabilities) == sorted(CLASS_NAMES)  # still there, behind the closed accordion
+    assert caption == "" and "does not look like a brain MRI slice" in verdict and "in colour" in verdict
     payload = _as_upload(app_module, "g.jpg", EXAMPLE.read_bytes())
-    assert app_module.analyse(payload, other)[3] is not None  # this session now uses the other model
+    stored, slider, preview, result, probabilities, heatmap, caption, verdict = app_module.analyse_upload(payload, None)
+    assert result.open is True and result.label == app_module.RESULT_LABEL and "heat map" in caption.lower()
+
+
+def test_ui_model_switch_only_among_allowed(app_module):
+    models = app_module.MODELS
+    assert models.switchable and models.names == ["model", "other-model", "missing-model"]
+    assert models.default_name == "model"
+    assert app_module.model_status("other-model").startswith("Model `other-model`")
+    payload = _as_upload(app_module, "g.jpg", EXAMPLE.read_bytes())
+    stored, slider, preview, result, probabilities, heatmap, caption, verdict = app_module.analyse_upload(
+        payload, "other-model")
+    assert heatmap is not None and result.visible  # this session now uses the other model
+    label = max(probabilities, key=probabilities.get)
+    # The caption carries that model's localization.json figures (or, for "notumor", says what the map is).
+    assert ("29%" in caption and "47%" in caption) if label != "notumor" else ("no tumour" in caption)
+    for name in ("/etc", "/tmp", "../models", "facebook/convnext-tiny-224"):
+        status = app_module.model_status(name)
+        assert "not an allowed model" in status and name not in status
+    status = app_module.model_status("missing-model")
+    assert "could not be loaded" in status and "/" not in status
