@@ -190,10 +190,11 @@ def main(argv=None) -> dict:
                                                          model_args.image_size)
 
     augmentations = check_augmentations(data_args.augmentations or DEFAULT_AUGMENTATIONS)
-    train.set_transform(make_train_transform(image_processor, training_args.seed, augmentations,
-                                             data_args.train_resize))
-    for split in evaluation_sets.values():
-        split.set_transform(make_eval_transform(image_processor))
+    # with_transform returns new views: `splits` itself stays raw for the checks fitted below.
+    train = train.with_transform(make_train_transform(image_processor, training_args.seed, augmentations,
+                                                      data_args.train_resize))
+    evaluation_sets = {name: split.with_transform(make_eval_transform(image_processor))
+                       for name, split in evaluation_sets.items()}
 
     # Train, keeping the checkpoint with the best validation score.
     callbacks = ([EarlyStoppingCallback(data_args.early_stopping_patience)]

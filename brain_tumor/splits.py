@@ -45,8 +45,8 @@ class Splits:
     def finely_labelled(self) -> "Splits":
         """Train and validation without coarse rows, for what needs one true class per image (the checks)."""
         def fine(dataset):
-            return dataset.filter(lambda labels: [label < len(CLASS_NAMES) for label in labels],
-                                  input_columns="label", batched=True)
+            return dataset.with_format(None).filter(lambda labels: [label < len(CLASS_NAMES) for label in labels],
+                                                    input_columns="label", batched=True)
 
         return Splits(fine(self.train), fine(self.validation), self.official_test, self.clean_test, self.audit,
                       primary=self.primary)
