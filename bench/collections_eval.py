@@ -1,0 +1,83 @@
+#!/usr/bin/env python
+"""Score model folders on every collection: each one's clean and official test, and held-out collections.
+
+Splits are cut by `brain_tumor.recipe.load_splits`, exactly as training cuts them, from the files under
+`--data_root` (the real collections). Give each model the collections it was trained on
+(`--trained_on`, default: the model's own data_recipe.json) so that a held-out collection is one the
+model never saw. Figures: accuracy (finely labelled images), tumour recall (any tumour class counts
+for a tumour of unknown type) and no-tumour specificity, per collection and per plane (BRISC).
+
+    python bench/collections_eval.py --model models/brain-tumor-mri-classifier \
+        --trained_on brain-tumor-mri-v1 --held_out br35h-2020
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from brain_tumor.evaluation import evaluate_groups  # noqa: E402
+from brain_tumor.inference import Predictor  # noqa: E402
+from brain_tumor.recipe import collection_name, load_splits, make_recipe, read_recipe  # noqa: E402
+
+RESULTS_DIR = Path(__file__).resolve().parent / "results"
+
+
+def scores(predictor: Predictor, dataset) -> dict:
+    if dataset is None or not len(dataset):
+        return {}
+    raw = dataset.with_format(None)
+    probabilities = predictor.forward_many(raw["image"])["probabilities"]
+    return evaluate_groups(np.log(np.clip(probabilities, 1e-12, 1)), np.asarray(raw["label"]), raw["collection"],
+                           raw["file_name"])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--model", required=True, help="model folder")
+    parser.add_argument("--data_root", default="../shared/data", help="folder holding the collections")
+    parser.add_argument("--trained_on", nargs="*", help="collection names the model was trained on "
+                                                        "(default: from its data_recipe.json)")
+    parser.add_argument("--held_out", nargs="*", default=[], help="collection names to score as never seen")
+    parser.add_argument("--output_name", default=None, help="file name stem under bench/results/")
+    args = parser.parse_args()
+
+    root = Path(args.data_root)
+    trained_on = args.trained_on or [collection_name(n) for n in (read_recipe(args.model) or {}).get("datasets", [])]
+    if not trained_on:
+        raise SystemExit("--trained_on is needed: the model folder has no data_recipe.json")
+    recipe = make_recipe([str(root / name) for name in trained_on],
+                         held_out=[str(root / name) for name in args.held_out])
+    splits = load_splits(recipe)
+    predictor = Predictor.from_pretrained(args.model, device="cpu")
+    report = {"model": args.model, "trained_on": trained_on, "held_out": args.held_out,
+              "official_test": scores(predictor, splits.official_test),
+              "clean_test": scores(predictor, splits.clean_test),
+              "held_out_sets": scores(predictor, splits.held_out),
+              "audit": {"collections": splits.audit["collections"], "held_out": splits.audit["held_out"]}}
+    lines = [f"Model `{args.model}`, trained on {', '.join(trained_on)}; held out: {', '.join(args.held_out) or '-'}.",
+             "", "| collection | split | images | accuracy | tumour recall | no-tumour specificity |",
+             "|---|---|---|---|---|---|"]
+    for key in ("official_test", "clean_test", "held_out_sets"):
+        for name, m in report[key].items():
+            rows = [(name, m)] + [(f"{name}, {plane}", p) for plane, p in m.get("by_plane", {}).items()]
+            for label, entry in rows:
+                cells = [entry.get(k) for k in ("accuracy", "tumour_recall", "notumor_specificity")]
+                lines.append(f"| {label} | {key} | {entry['images']} | "
+                             + " | ".join("" if c is None else f"{c:.3f}" for c in cells) + " |")
+    text = "\n".join(lines) + "\n"
+    print(text)
+    name = args.output_name or f"collections_{Path(args.model).resolve().name}"
+    RESULTS_DIR.mkdir(parents=True, exist_ok=True)
+    (RESULTS_DIR / f"{name}.md").write_text(text)
+    (RESULTS_DIR / f"{name}.json").write_text(json.dumps(report, indent=1))
+
+
+if __name__ == "__main__":
+    main()
