@@ -45,8 +45,10 @@ class Splits:
     def finely_labelled(self) -> "Splits":
         """Train and validation without coarse rows, for what needs one true class per image (the checks)."""
         def fine(dataset):
-            return dataset.filter(lambda labels: [label < len(CLASS_NAMES) for label in labels],
-                                  input_columns="label", batched=True)
+            # Read the labels unformatted and select: filter() would run a training transform set on
+            # the dataset on the label column alone (KeyError: 'image'); select() keeps the transform.
+            labels = np.asarray(dataset.with_format(None)["label"], dtype=int)
+            return dataset.select(np.flatnonzero(labels < len(CLASS_NAMES)))
 
         return Splits(fine(self.train), fine(self.validation), self.official_test, self.clean_test, self.audit,
                       primary=self.primary)

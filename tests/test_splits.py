@@ -145,3 +145,18 @@ def test_finely_labelled_drops_coarse_rows_from_train_and_validation_only(severa
     assert tumour not in fine.train["label"] and tumour not in fine.validation["label"]
     assert len(fine.train) == sum(label != tumour for label in several.train["label"])
     assert len(fine.official_test) == len(several.official_test) and fine.primary == "v1"
+
+
+def test_finely_labelled_keeps_a_training_transform_set_on_the_splits(several):
+    # train_hf.py sets its training transform on the splits before fitting the checks on finely_labelled().
+    def transform(batch):
+        return {"size": [image.size for image in batch["image"]], "labels": batch["label"]}
+
+    several.train.set_transform(transform)
+    try:
+        fine = several.finely_labelled()
+        assert len(fine.train) == sum(label != DATASET_LABELS.index(ANY_TUMOR)
+                                      for label in several.train.with_format(None)["label"])
+        assert fine.train[0]["size"] == (64, 64)  # still transformed
+    finally:
+        several.train.reset_format()
