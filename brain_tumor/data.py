@@ -49,7 +49,7 @@ def load_brain_mri(dataset_name: str, dataset_config_name: str | None = None, ca
         if (path / "dataset_dict.json").exists():
             raw = load_from_disk(str(path))
         elif _find_child(path, TRAIN_SPLIT_NAMES) is None and _find_child(path, TEST_SPLIT_NAMES) is None \
-                and _all_class_folders(path):
+                and _any_class_folder(path):
             return _split_flat_folder(_list_class_folders(path), flat_test_fraction, seed)
         else:
             return _load_kaggle_folder(path)
@@ -82,13 +82,16 @@ def _class_dirs(folder: Path) -> list[Path]:
     return sorted(d for d in folder.iterdir() if d.is_dir() and not d.name.startswith("."))
 
 
-def _all_class_folders(folder: Path) -> bool:
-    """True when every sub-folder is named after a class (a flat collection such as Br35H's yes/ no/)."""
-    dirs = _class_dirs(folder)
-    try:
-        return bool(dirs) and all(canonical_label(d.name, allow_coarse=True) for d in dirs)
-    except ValueError:
-        return False
+def _any_class_folder(folder: Path) -> bool:
+    """True when a sub-folder is named after a class: a flat collection such as Br35H's yes/ no/
+    (any other sub-folder is then an unknown class, and the error names it)."""
+    def is_class(name: str) -> bool:
+        try:
+            return bool(canonical_label(name, allow_coarse=True))
+        except ValueError:
+            return False
+
+    return any(is_class(d.name) for d in _class_dirs(folder))
 
 
 def _list_class_folders(split_dir: Path) -> Dataset:

@@ -45,8 +45,10 @@ class Splits:
     def finely_labelled(self) -> "Splits":
         """Train and validation without coarse rows, for what needs one true class per image (the checks)."""
         def fine(dataset):
-            return dataset.with_format(None).filter(lambda labels: [label < len(CLASS_NAMES) for label in labels],
-                                                    input_columns="label", batched=True)
+            # Read the labels unformatted and select: filter() would run a training transform set on
+            # the dataset on the label column alone (KeyError: 'image'); select() keeps the transform.
+            labels = np.asarray(dataset.with_format(None)["label"], dtype=int)
+            return dataset.select(np.flatnonzero(labels < len(CLASS_NAMES)))
 
         return Splits(fine(self.train), fine(self.validation), self.official_test, self.clean_test, self.audit,
                       primary=self.primary)
@@ -64,8 +66,9 @@ def _join(parts: list[Fingerprints]) -> Fingerprints:
     return Fingerprints([h for p in parts for h in p.hashes], np.concatenate([p.vectors for p in parts]))
 
 
-def _per_class(labels: np.ndarray, mask: np.ndarray) -> dict[str, int]:
-    return {name: int(np.sum(mask & (labels == i))) for i, name in enumerate(CLASS_NAMES)}
+def _per_class(labels: np.ndarray, mask: np.ndarray, names) -> dict[str, int]:
+    """Counts per label name (the coarse label too, where the collection has it)."""
+    return {name: int(np.sum(mask & (labels == i))) for i, name in enumerate(names)}
 
 
 def _split_train(train: Dataset, validation_fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
@@ -183,9 +186,9 @@ def make_splits(dataset: DatasetDict | dict[str, DatasetDict], validation_fracti
         collection.audit["train_removed_as_twins_of"] = removed
         test_twins = find_twins(collection.test_prints, all_official_train, near_threshold)
         collection.clean_test = collection.test.select(np.flatnonzero(~test_twins.near))
-        test_labels = np.asarray(collection.test["label"])
-        collection.audit["test_with_exact_train_twin"] = _per_class(test_labels, test_twins.exact)
-        collection.audit["test_with_near_train_twin"] = _per_class(test_labels, test_twins.near)
+        test_labels, names = np.asarray(collection.test["label"]), collection.test.features["label"].names
+        collection.audit["test_with_exact_train_twin"] = _per_class(test_labels, test_twins.exact, names)
+        collection.audit["test_with_near_train_twin"] = _per_class(test_labels, test_twins.near, names)
 
     # Pool the collections, each row keeping its collection's name.
     coarse = any(len(c.train.features["label"].names) > len(CLASS_NAMES) for c in collections) or any(
@@ -206,7 +209,8 @@ def make_splits(dataset: DatasetDict | dict[str, DatasetDict], validation_fracti
 
 def _audit(collections, pooled, held_out_audit, validation_fraction, seed, near_threshold) -> dict:
     def total(key):
-        return {name: sum(c.audit[key][name] for c in collections) for name in CLASS_NAMES}
+        names = dict.fromkeys(name for c in collections for name in c.audit[key])
+        return {name: sum(c.audit[key].get(name, 0) for c in collections) for name in names}
 
     per_collection = {}
     for c in collections:

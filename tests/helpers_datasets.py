@@ -17,8 +17,9 @@ def reencode(image: Image.Image, quality: int) -> Image.Image:
     return Image.open(io.BytesIO(buffer.getvalue()))
 
 
-def image_dataset(images, labels=None) -> Dataset:
-    """A `datasets.Dataset` with an image column (PNG bytes) and the canonical label feature."""
+def image_dataset(images, labels=None, coarse: bool = False) -> Dataset:
+    """A `datasets.Dataset` with an image column (PNG bytes) and the canonical label feature
+    (with the coarse "tumor" label too when `coarse`)."""
     labels = labels if labels is not None else [0] * len(images)
     buffers = []
     for image in images:
@@ -26,4 +27,4 @@ def image_dataset(images, labels=None) -> Dataset:
         image.save(buffer, format="PNG")
         buffers.append({"bytes": buffer.getvalue(), "path": None})
     dataset = Dataset.from_dict({"image": buffers, "label": labels}).cast_column("image", ImageFeature())
-    return dataset.cast_column("label", canonical_features())
+    return dataset.cast_column("label", canonical_features(coarse))

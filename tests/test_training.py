@@ -1,0 +1,176 @@
+"""brain_tumor.training: the partial-label loss, the mask loss, class activation maps and the Trainer."""
+
+import math
+
+import pytest
+import torch
+import torch.nn.functional as F
+from helpers_models import IMAGE_SIZE, build_tiny_model
+from transformers import TrainingArguments
+
+from brain_tumor.inference import Predictor
+from brain_tumor.labels import ANY_TUMOR, CLASS_NAMES, DATASET_LABELS
+from brain_tumor.training import (
+    BrainTumorTrainer,
+    class_activation_maps,
+    mask_attention_loss,
+    partial_label_loss,
+)
+
+GLIOMA, MENINGIOMA, NOTUMOR, PITUITARY = (CLASS_NAMES.index(n) for n in ("glioma", "meningioma", "notumor",
+                                                                          "pituitary"))
+TUMOR = DATASET_LABELS.index(ANY_TUMOR)
+
+
+def random_logits(rows: int, seed: int = 0) -> torch.Tensor:
+    return torch.randn(rows, len(CLASS_NAMES), generator=torch.Generator().manual_seed(seed)) * 2
+
+
+# --- partial-label loss ---------------------------------------------------------------------------------
+
+def test_partial_label_loss_is_cross_entropy_for_fine_labels():
+    logits, labels = random_logits(12), torch.tensor([0, 1, 2, 3] * 3)
+    assert partial_label_loss(logits, labels).item() == pytest.approx(F.cross_entropy(logits, labels).item(),
+                                                                      rel=1e-6)
+
+
+def test_partial_label_loss_for_the_coarse_label_is_minus_log_of_the_tumour_probabilities():
+    logits = random_logits(5, seed=1)
+    probabilities = torch.softmax(logits, dim=-1)
+    expected = -torch.log(probabilities[:, GLIOMA] + probabilities[:, MENINGIOMA] + probabilities[:, PITUITARY])
+    loss = partial_label_loss(logits, torch.full((5,), TUMOR))
+    assert loss.item() == pytest.approx(expected.mean().item(), rel=1e-6)
+    # Mixed batch: the mean of the per-row losses, each by its own rule.
+    labels = torch.tensor([TUMOR, NOTUMOR, TUMOR, GLIOMA, TUMOR])
+    per_row = torch.where(labels == TUMOR, expected, F.cross_entropy(logits, labels.clamp(max=3), reduction="none"))
+    assert partial_label_loss(logits, labels).item() == pytest.approx(per_row.mean().item(), rel=1e-6)
+
+
+def test_partial_label_loss_is_near_zero_when_the_allowed_classes_hold_all_the_probability():
+    logits = torch.tensor([[2.0, -1.0, -40.0, 0.5], [0.0, 0.0, -40.0, 0.0]])
+    assert partial_label_loss(logits, torch.tensor([TUMOR, TUMOR])).item() < 1e-6
+    # The same rows labelled notumor cost about 40 nats each.
+    assert partial_label_loss(logits, torch.tensor([NOTUMOR, NOTUMOR])).item() > 35
+
+
+def test_partial_label_loss_gradients_flow_and_leave_the_split_between_tumour_classes_free():
+    logits = random_logits(3, seed=2).requires_grad_(True)
+    partial_label_loss(logits, torch.tensor([TUMOR] * 3)).backward()
+    probabilities = torch.softmax(logits.detach(), dim=-1)
+    tumour = torch.tensor([GLIOMA, MENINGIOMA, PITUITARY])
+    # d/dz of -log(sum of allowed p) = p_j - 1[j allowed] p_j / P_allowed, per row; the loss is a mean.
+    allowed_mass = probabilities[:, tumour].sum(dim=1, keepdim=True)
+    expected = probabilities.clone()
+    expected[:, tumour] -= probabilities[:, tumour] / allowed_mass
+    assert torch.allclose(logits.grad, expected / 3, atol=1e-6)
+    assert (logits.grad[:, NOTUMOR] > 0).all()  # gradient descent lowers the notumor logit
+    assert torch.allclose(logits.grad.sum(dim=1), torch.zeros(3), atol=1e-6)
+
+
+@pytest.mark.parametrize("smoothing", [0.1, 0.3])
+def test_label_smoothing_mixes_in_the_uniform_target(smoothing):
+    logits, labels = random_logits(8, seed=3), torch.tensor([0, 1, 2, 3] * 2)
+    assert partial_label_loss(logits, labels, smoothing).item() == pytest.approx(
+        F.cross_entropy(logits, labels, label_smoothing=smoothing).item(), rel=1e-6)
+    coarse = torch.full((8,), TUMOR)
+    log_probabilities = torch.log_softmax(logits, dim=-1)
+    allowed = torch.logsumexp(log_probabilities[:, [GLIOMA, MENINGIOMA, PITUITARY]], dim=1)
+    expected = (1 - smoothing) * -allowed + smoothing * -log_probabilities.mean(dim=1)
+    assert partial_label_loss(logits, coarse, smoothing).item() == pytest.approx(expected.mean().item(), rel=1e-6)
+
+
+# --- mask loss ------------------------------------------------------------------------------------------
+
+def _mask(rows: int, size: int = 8) -> torch.Tensor:
+    """A tumour in the top-left quadrant of each (size x size) mask."""
+    masks = torch.zeros(rows, size, size)
+    masks[:, : size // 2, : size // 2] = 1
+    return masks
+
+
+def test_mask_loss_is_minus_log_of_the_share_of_the_map_inside_the_mask():
+    uniform = torch.zeros(1, 4, 4)  # softmax of a flat map: every cell 1/16; the mask covers 4 of 16 cells
+    assert mask_attention_loss(uniform, _mask(1)).item() == pytest.approx(-math.log(0.25 + 1e-6), rel=1e-5)
+    inside, outside = torch.zeros(1, 4, 4), torch.zeros(1, 4, 4)
+    inside[0, :2, :2] = 5.0
+    outside[0, 2:, 2:] = 5.0
+    assert mask_attention_loss(inside, _mask(1)) < mask_attention_loss(uniform, _mask(1)) \
+        < mask_attention_loss(outside, _mask(1))
+
+
+def test_mask_loss_ignores_rows_without_a_mask_and_is_none_when_no_row_has_one():
+    cams = torch.randn(3, 4, 4, generator=torch.Generator().manual_seed(0))
+    masks = torch.cat([_mask(1), torch.full((1, 8, 8), -1.0), torch.zeros(1, 8, 8)])  # mask, unknown, empty
+    assert mask_attention_loss(cams, masks).item() == pytest.approx(mask_attention_loss(cams[:1], masks[:1]).item())
+    assert mask_attention_loss(cams[1:], masks[1:]) is None
+    assert mask_attention_loss(cams, torch.full((3, 8, 8), -1.0)) is None
+
+
+def test_mask_loss_cell_counts_as_inside_when_any_of_its_pixels_is():
+    masks = torch.zeros(1, 8, 8)
+    masks[0, 0, 0] = 1  # one pixel: the 2 x 2 block of the first of 16 cells
+    assert mask_attention_loss(torch.zeros(1, 4, 4), masks).item() == pytest.approx(-math.log(1 / 16 + 1e-6),
+                                                                                    rel=1e-5)
+
+
+# --- class activation maps ------------------------------------------------------------------------------
+
+def _pixels(count: int = 2) -> torch.Tensor:
+    return torch.randn(count, 3, IMAGE_SIZE, IMAGE_SIZE, generator=torch.Generator().manual_seed(4))
+
+
+def test_class_activation_maps_are_grad_cam_up_to_the_relu_for_a_resnet():
+    model, processor = build_tiny_model("resnet")
+    pixel_values = _pixels()
+    _, _, grad_cam = Predictor(model, processor, checks={}).grad_cam(pixel_values)
+    with torch.no_grad():
+        feature_map = model.base_model(pixel_values).last_hidden_state
+        top = model(pixel_values=pixel_values).logits[:1].argmax(dim=1)
+    cam = class_activation_maps(feature_map[:1], model, top)[0]
+    cells = feature_map.shape[-2] * feature_map.shape[-1]  # Grad-CAM's weights average the gradient over cells
+    assert torch.allclose(torch.relu(cam) / cells, grad_cam, atol=1e-6)
+
+
+def test_class_activation_maps_use_each_rows_own_class():
+    model, _ = build_tiny_model("resnet")
+    pixel_values, classes = _pixels(), torch.tensor([MENINGIOMA, PITUITARY])
+    captured = {}
+    hook = model.base_model.register_forward_hook(lambda module, args, output: captured.update(out=output))
+    logits = model(pixel_values=pixel_values).logits
+    hook.remove()
+    feature_map = captured["out"].last_hidden_state
+    cams = class_activation_maps(feature_map, model, classes)
+    for row, cls in enumerate(classes):
+        gradient = torch.autograd.grad(logits[row, cls], feature_map, retain_graph=True)[0][row]
+        weights = gradient.mean(dim=(1, 2), keepdim=True)
+        grad_cam = (weights * feature_map[row]).sum(dim=0)
+        assert torch.allclose(cams[row] / (feature_map.shape[-2] * feature_map.shape[-1]), grad_cam, atol=1e-6)
+
+
+# --- the Trainer ----------------------------------------------------------------------------------------
+
+def _trainer(tmp_path, weight: float, model) -> BrainTumorTrainer:
+    args = TrainingArguments(output_dir=str(tmp_path), report_to=[], use_cpu=True)
+    return BrainTumorTrainer(model=model, args=args, mask_loss_weight=weight)
+
+
+def test_trainer_adds_the_weighted_mask_loss_for_fine_rows_with_a_mask_while_training(tmp_path):
+    model, _ = build_tiny_model("resnet")
+    model.train()
+    labels = torch.tensor([GLIOMA, TUMOR, NOTUMOR, PITUITARY])
+    masks = torch.full((4, IMAGE_SIZE, IMAGE_SIZE), -1.0)
+    masks[0], masks[1] = _mask(1, IMAGE_SIZE)[0], _mask(1, IMAGE_SIZE)[0]  # row 1 is coarse: its mask is ignored
+    inputs = {"pixel_values": _pixels(4), "labels": labels, "masks": masks}
+    plain = _trainer(tmp_path, 0.0, model).compute_loss(model, inputs)
+    with_masks = _trainer(tmp_path, 0.5, model).compute_loss(model, inputs)
+    feature_map = model.base_model(inputs["pixel_values"]).last_hidden_state
+    expected = mask_attention_loss(class_activation_maps(feature_map[[0]], model, labels[[0]]), masks[[0]])
+    assert with_masks.item() == pytest.approx(plain.item() + 0.5 * expected.item(), rel=1e-5)
+    logits = model(pixel_values=inputs["pixel_values"]).logits
+    assert plain.item() == pytest.approx(partial_label_loss(logits, labels).item(), rel=1e-5)
+    with_masks.backward()
+    assert all(p.grad is not None for p in model.classifier.parameters())
+    model.eval()  # evaluation: no mask loss
+    evaluated = _trainer(tmp_path, 0.5, model).compute_loss(model, inputs)
+    assert evaluated.item() == pytest.approx(
+        partial_label_loss(model(pixel_values=inputs["pixel_values"]).logits, labels).item(), rel=1e-5)
