@@ -15,6 +15,7 @@ from torch import nn
 from transformers import (AutoConfig, AutoImageProcessor, AutoModelForImageClassification, ConvNextConfig,
                           ResNetConfig, ViTImageProcessor)
 
+from .input_size import fit_model_to_input_size, square_resize_processor
 from .labels import id2label, label2id
 
 # Small from-config architectures sized for 2-D slices on a CPU (see the model card for the
@@ -99,7 +100,9 @@ def build_from_checkpoint(model_name_or_path: str, cache_dir: str | None = None,
     `model_name_or_path` may also be a `.tflite` MobileNetV2 file (see `tflite_mobilenet`): it is
     converted once into a transformers checkpoint under `cache_dir` and loaded from there.
     `image_size`, when given, replaces the processor's resize and crop by a plain square resize:
-    a slice is kept whole (no centre crop) and smaller inputs train and serve faster.
+    a slice is kept whole (no centre crop) and smaller inputs train and serve faster. How each
+    processor family (ConvNeXt/ResNet, ViT, EfficientNet, MobileNetV2, ...) gets there, and how
+    ViT-like position embeddings follow, is in `input_size`.
     """
     if str(model_name_or_path).endswith(".tflite"):
         model_name_or_path = str(converted_tflite_checkpoint(model_name_or_path, cache_dir))
@@ -111,8 +114,8 @@ def build_from_checkpoint(model_name_or_path: str, cache_dir: str | None = None,
     except OSError as error:
         raise ModelLoadError(load_error_message(model_name_or_path, error)) from error
     if image_size:
-        processor.size = {"height": image_size, "width": image_size}
-        processor.do_center_crop = False
+        processor = square_resize_processor(processor, image_size)
+        fit_model_to_input_size(model, image_size)
     calm_batch_norm(model)
     return model, processor
 
