@@ -156,7 +156,7 @@ def main(argv=None) -> dict:
     trainer = Trainer(model=model, args=training_args, train_dataset=train,
                       eval_dataset=evaluation_sets["validation"], data_collator=collate,
                       compute_metrics=compute_metrics, callbacks=callbacks)
-    train_result = trainer.train(resume_from_checkpoint=training_args.resume_from_checkpoint)
+    train_result = trainer.train()
 
     # Calibrate on validation and fold the temperature into the head.
     validation_logits, validation_labels = predict_logits(trainer, evaluation_sets["validation"])

@@ -108,9 +108,11 @@ def build_from_checkpoint(model_name_or_path: str, cache_dir: str | None = None,
         model_name_or_path = str(converted_tflite_checkpoint(model_name_or_path, cache_dir))
     try:
         processor = AutoImageProcessor.from_pretrained(model_name_or_path, cache_dir=cache_dir)
+        # id2label sets the head's size; passing num_labels too makes transformers warn that it
+        # disagrees with the checkpoint's own id2label.
         model = AutoModelForImageClassification.from_pretrained(
-            model_name_or_path, num_labels=len(id2label()), id2label=id2label(), label2id=label2id(),
-            ignore_mismatched_sizes=True, cache_dir=cache_dir)
+            model_name_or_path, id2label=id2label(), label2id=label2id(), ignore_mismatched_sizes=True,
+            cache_dir=cache_dir)
     except OSError as error:
         raise ModelLoadError(load_error_message(model_name_or_path, error)) from error
     if image_size:

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import torch
 import transformers as tf
+from torch import nn
 
 # Side of the square each family's own processor outputs (no --image_size).
 NATIVE_SIZE = 40
@@ -55,8 +56,29 @@ def save_checkpoint(folder, family: str, seed: int = 0) -> Path:
     """Write config.json, model.safetensors and preprocessor_config.json for `family` into `folder`."""
     torch.manual_seed(seed)
     model, processor = _family(family)
+    settle_batch_norm(model)
     model.config.id2label, model.config.label2id = {0: "cat", 1: "dog"}, {"cat": 0, "dog": 1}
     folder = Path(folder)
     model.save_pretrained(folder)
     processor.save_pretrained(folder)
     return folder
+
+
+@torch.no_grad()
+def settle_batch_norm(model: nn.Module) -> None:
+    """Give batch norms what a trained network's have: scale 1 and running statistics that match the activations.
+
+    Freshly initialised ones differ (EfficientNet draws the scale from N(0, 0.02)): activations then
+    shrink to zero through the layers and every image gets the same features, which no real
+    checkpoint does.
+    """
+    norms = [module for module in model.modules() if isinstance(module, nn.modules.batchnorm._BatchNorm)]
+    momenta = [norm.momentum for norm in norms]
+    for norm in norms:
+        nn.init.ones_(norm.weight)
+        norm.reset_running_stats()
+        norm.momentum = None  # a plain average over this one batch
+    model.train()(pixel_values=torch.rand(16, 3, NATIVE_SIZE, NATIVE_SIZE))
+    for norm, momentum in zip(norms, momenta):
+        norm.momentum = momentum
+    model.eval()
