@@ -14,6 +14,7 @@ from torch import nn
 from transformers import (AutoConfig, AutoImageProcessor, AutoModelForImageClassification, ConvNextConfig,
                           ResNetConfig, ViTImageProcessor)
 
+from .input_size import fit_model_to_input_size, square_resize_processor
 from .labels import id2label, label2id
 
 # Small from-config architectures sized for 2-D slices on a CPU (see the model card for the
@@ -104,7 +105,9 @@ def build_from_checkpoint(model_name_or_path: str, cache_dir: str | None = None,
     MobileNetV2 `.tflite` or a Lite0 `.pth` file; see `brain_tumor.pretrained`): converted once into
     a transformers checkpoint under `cache_dir` and loaded from there.
     `image_size`, when given, replaces the processor's resize and crop by a plain square resize:
-    a slice is kept whole (no centre crop) and smaller inputs train and serve faster.
+    a slice is kept whole (no centre crop) and smaller inputs train and serve faster. How each
+    processor family (ConvNeXt/ResNet, ViT, EfficientNet, MobileNetV2, ...) gets there, and how
+    ViT-like position embeddings follow, is in `input_size`.
     """
     from .pretrained import resolve_checkpoint  # imports no converter unless one is needed
 
@@ -114,14 +117,16 @@ def build_from_checkpoint(model_name_or_path: str, cache_dir: str | None = None,
         raise ModelLoadError(str(error)) from error
     try:
         processor = AutoImageProcessor.from_pretrained(model_name_or_path, cache_dir=cache_dir)
+        # id2label sets the head's size; passing num_labels too makes transformers warn that it
+        # disagrees with the checkpoint's own id2label.
         model = AutoModelForImageClassification.from_pretrained(
-            model_name_or_path, num_labels=len(id2label()), id2label=id2label(), label2id=label2id(),
-            ignore_mismatched_sizes=True, cache_dir=cache_dir)
+            model_name_or_path, id2label=id2label(), label2id=label2id(), ignore_mismatched_sizes=True,
+            cache_dir=cache_dir)
     except OSError as error:
         raise ModelLoadError(load_error_message(model_name_or_path, error)) from error
     if image_size:
-        processor.size = {"height": image_size, "width": image_size}
-        processor.do_center_crop = False
+        processor = square_resize_processor(processor, image_size)
+        fit_model_to_input_size(model, image_size)
     calm_batch_norm(model)
     return model, processor
 
