@@ -128,7 +128,8 @@ class DataTrainingArguments:
 
 def _flatten(names: list[str] | None) -> list[str]:
     """`--dataset_name a b`, `--dataset_name a,b` and a JSON list all give [a, b]."""
-    return [part.strip() for name in names or [] for part in str(name).split(",") if part.strip()]
+    names = [names] if isinstance(names, str) else names or []  # a JSON file may give one string
+    return [part.strip() for name in names for part in str(name).split(",") if part.strip()]
 
 
 @dataclass
@@ -280,8 +281,9 @@ def describe_starting_point(model_args: ModelArguments) -> str:
 def hub_base_model(model_args: ModelArguments) -> str | None:
     """The card's `base_model` must be a Hub id: local folders and files are named in the text instead."""
     source = model_args.model_name_or_path
-    local = Path(source).expanduser().exists() or pretrained.source_kind(source)  # a converted start is local too
-    return None if model_args.config_name or local else source
+    if model_args.config_name or Path(source).expanduser().exists() or pretrained.source_kind(source):
+        return None  # from a config, or a local / converted start
+    return source
 
 
 def describe_training(training_args: TrainingArguments, augmentations) -> str:
