@@ -349,7 +349,7 @@ def test_slice_index_out_of_range(tmp_path):
 
 
 def test_file_size_limit(tmp_path, monkeypatch):
-    monkeypatch.setattr(imaging, "MAX_FILE_BYTES", 1000)
+    monkeypatch.setattr(imaging.limits, "MAX_FILE_BYTES", 1000)
     path = save_pil(tmp_path / "x.bmp", Image.new("L", (100, 100)))
     with pytest.raises(ScanError, match="limit"):
         load_slice(path)

@@ -1,0 +1,58 @@
+"""JPEG, PNG, BMP and TIFF (8/16-bit, float; gray, RGB, RGBA, palette; multi-page) through Pillow.
+
+Each page's size is read from its header and checked before the page is decoded: Pillow only
+looks at the first page when it opens a file, and its own bomb guard would answer with its own
+message (or not at all below 179 megapixels).
+"""
+
+from __future__ import annotations
+
+import io
+import struct
+
+from PIL import Image, ImageOps
+
+from . import limits
+from .errors import ScanError
+from .pixels import to_gray_or_rgb
+from .scan import LoadedScan, pick_index
+from .sniff import RASTER_FORMATS
+
+_DAMAGED = (OSError, SyntaxError, ValueError, EOFError, struct.error)
+
+
+def load_raster(data: bytes, slice_index: int | None, kind: str) -> LoadedScan:
+    try:
+        img = Image.open(io.BytesIO(data), formats=RASTER_FORMATS)
+    except Image.DecompressionBombError:
+        raise ScanError(
+            f"The image is too large to decode safely; the limit is {limits.MAX_PIXELS / 1e6:.0f} megapixels."
+        ) from None
+    except _DAMAGED as error:
+        raise ScanError(
+            f"The file looks like {kind} but cannot be opened: it is damaged or truncated ({error})."
+        ) from None
+    fmt = img.format or "image"
+    limits.check_plane(*img.size)
+    try:
+        # Counting TIFF pages walks their headers only; a file with more than MAX_SLICES pages shows the first ones.
+        num_pages = min(getattr(img, "n_frames", 1), limits.MAX_SLICES)
+        index = pick_index(slice_index, num_pages, "page")
+        notes = []
+        if num_pages > 1:
+            img.seek(index)  # reads this page's header, not its pixels
+            limits.check_plane(*img.size, what=f"page {index + 1} of the {fmt} file")
+            notes.append(f"{fmt} with {num_pages} pages: page {index + 1} shown")
+        img.load()
+        if fmt == "JPEG":
+            img = ImageOps.exif_transpose(img)
+        image = to_gray_or_rgb(img, notes)
+    except ScanError:  # our own refusals (page out of range, page too large) are ValueErrors too
+        raise
+    except Image.DecompressionBombError:  # not expected after our checks; Pillow's guard is the backstop
+        raise ScanError(
+            f"The image is too large to decode safely; the limit is {limits.MAX_PIXELS / 1e6:.0f} megapixels."
+        ) from None
+    except _DAMAGED as error:
+        raise ScanError(f"The {fmt} file cannot be decoded: it is damaged or truncated ({error}).") from None
+    return LoadedScan(image=image, format=fmt, num_slices=num_pages, slice_index=index, notes=notes)
