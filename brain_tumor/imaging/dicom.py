@@ -118,9 +118,8 @@ def _check_size(header) -> None:
     rows, cols = int(header.get("Rows") or 0), int(header.get("Columns") or 0)
     frames, samples = _frame_count(header), max(1, int(header.get("SamplesPerPixel") or 1))
     limits.check_plane(cols, rows, what="DICOM frame")
-    limits.check_values(
-        rows * cols * frames * samples, f"DICOM image is {cols}x{rows} pixels x {frames} frames x {samples} samples"
-    )
+    colour = f" x {samples} samples" if samples > 1 else ""
+    limits.check_values(rows * cols * frames * samples, f"DICOM image is {cols}x{rows} pixels x {frames} frames{colour}")
 
 
 def _check_compressed_frame(ds, index: int, frames: int) -> None:
@@ -186,7 +185,8 @@ def _to_scan(ds, arr: np.ndarray, frames: int, index: int) -> LoadedScan:
     if gray is None:
         from pydicom.pixels import apply_modality_lut
 
-        gray = np.asarray(scale_to_uint8(apply_modality_lut(arr, ds)))  # Rescale Slope/Intercept (or LUT)
+        # Rescale Slope/Intercept (or Modality LUT), then the percentiles of the result.
+        gray = np.asarray(scale_to_uint8(arr, pixelwise=lambda block: apply_modality_lut(block, ds)))
         notes.append("no window in the file: scaled by 0.5-99.5 percentiles")
     if str(ds.get("PhotometricInterpretation", "MONOCHROME2")).upper() == "MONOCHROME1":
         gray = 255 - gray  # MONOCHROME1 means low values are white

@@ -86,4 +86,4 @@ def _orient_slice(arr: np.ndarray, ornt: np.ndarray) -> np.ndarray:
         arr = arr[::-1, :]
     if ornt[1, 1] < 0:
         arr = arr[:, ::-1]
-    return np.ascontiguousarray(arr[::-1, ::-1].T)
+    return arr[::-1, ::-1].T  # a view: scale_to_uint8 copies it a block of rows at a time

@@ -23,18 +23,31 @@ def map_row_blocks(arr: np.ndarray, func: Callable[[np.ndarray], np.ndarray], dt
     return out
 
 
-def scale_to_uint8(arr: np.ndarray, low_pct: float = 0.5, high_pct: float = 99.5) -> Image.Image:
-    """Map a wide-range array to 8-bit grayscale by robust percentiles (outliers clip)."""
+def scale_to_uint8(arr: np.ndarray, low_pct: float = 0.5, high_pct: float = 99.5,
+                   pixelwise: Callable[[np.ndarray], np.ndarray] | None = None) -> Image.Image:
+    """Map a wide-range array to 8-bit grayscale by robust percentiles (outliers clip).
+
+    `pixelwise`, when given, first maps stored values to the values to scale (e.g. a DICOM
+    rescale); like everything here it runs a block of rows at a time, so no float copy of the
+    whole mapped slice is kept besides the one the percentiles are taken from.
+    """
     arr = np.asarray(arr)
-    if arr.dtype.kind == "f":
-        arr = np.nan_to_num(arr, nan=0.0, posinf=0.0, neginf=0.0)
-    elif arr.dtype.kind not in "iu":  # bool, complex...: the plain float64 way
-        arr = np.nan_to_num(arr.astype(np.float64), nan=0.0, posinf=0.0, neginf=0.0)
-    # Percentiles of an integer or float32 array equal those of its float64 copy, without the copy.
-    low, high = np.percentile(arr, [low_pct, high_pct])
+
+    def values(block: np.ndarray) -> np.ndarray:
+        block = np.asarray(pixelwise(block)) if pixelwise is not None else block
+        if block.dtype.kind in "iu":
+            return block
+        return np.nan_to_num(block.astype(np.float64) if block.dtype.kind != "f" else block,
+                             nan=0.0, posinf=0.0, neginf=0.0)
+
+    # Our own copy, so the percentiles may reorder it in place. The percentiles of an integer or
+    # float32 array are those of its float64 copy, so it keeps the values' own type.
+    owned = map_row_blocks(arr, values, dtype=values(arr[:1]).dtype)
+    low, high = np.percentile(owned, [low_pct, high_pct], overwrite_input=True)
+    del owned
     if high <= low:  # constant image: nothing to stretch, keep it uniformly dark
         return Image.fromarray(np.zeros(arr.shape, dtype=np.uint8), mode="L")
-    scaled = map_row_blocks(arr, lambda block: unit_to_uint8((block.astype(np.float64) - low) / (high - low)))
+    scaled = map_row_blocks(arr, lambda block: unit_to_uint8((values(block).astype(np.float64) - low) / (high - low)))
     return Image.fromarray(scaled, mode="L")
 
 

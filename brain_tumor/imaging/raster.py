@@ -41,7 +41,7 @@ def load_raster(data: bytes, slice_index: int | None, kind: str) -> LoadedScan:
         notes = []
         if num_pages > 1:
             img.seek(index)  # reads this page's header, not its pixels
-            limits.check_plane(*img.size, what=f"page {index + 1} of the {fmt} file")
+            limits.check_plane(*img.size, what=f"{fmt} page {index + 1}")
             notes.append(f"{fmt} with {num_pages} pages: page {index + 1} shown")
         img.load()
         if fmt == "JPEG":
