@@ -15,7 +15,7 @@ from brain_tumor.imaging import LoadedScan, ScanError, load_slice
 
 
 @pytest.mark.parametrize("name", BAD_NAMES)
-def test_bad_input_refused_with_clear_message(bad_files, tmp_path, name):
+def test_bad_input_refused_with_clear_message(bad_files, tmp_path, name):  # noqa: F811
     data, filename, expected = bad_files[name]
     path = tmp_path / filename
     path.write_bytes(data)
@@ -26,7 +26,7 @@ def test_bad_input_refused_with_clear_message(bad_files, tmp_path, name):
     assert len(message) < 400 and "Traceback" not in message
 
 
-def test_bad_input_message_lists_accepted_formats(bad_files):
+def test_bad_input_message_lists_accepted_formats(bad_files):  # noqa: F811
     with pytest.raises(ScanError, match="JPEG, PNG, BMP, TIFF, DICOM"):
         load_slice(bad_files["zip"][0])
 

@@ -14,7 +14,6 @@ Grayscale frames are then shown through the file's own display transforms (voi.p
 from __future__ import annotations
 
 import io
-import struct
 import zlib
 
 import numpy as np
@@ -30,10 +29,19 @@ _PIXEL_TAGS = (0x7FE00008, 0x7FE00009, 0x7FE00010)  # Float, Double Float and pl
 # 64 x this is the most pydicom's RLE decoder may build for one segment; 4 MB holds a 1400 x 1400
 # 16-bit frame of pure noise, more than any MRI frame needs.
 _MAX_RLE_FRAME_BYTES = 4 * 2**20
-_READ_ERRORS = (OSError, ValueError, struct.error, EOFError, KeyError, TypeError, AttributeError)
 
 
 def load_dicom(data: bytes, slice_index: int | None) -> LoadedScan:
+    try:
+        return _load(data, slice_index)
+    except ScanError:
+        raise
+    except Exception as error:  # pydicom converts values when they are first used, so a damaged
+        # element can raise almost anything (NotImplementedError for an unknown VR, BytesLengthException...)
+        raise ScanError(f"The file cannot be read as DICOM ({first_line(error)}). Accepted: {ACCEPTED}.") from None
+
+
+def _load(data: bytes, slice_index: int | None) -> LoadedScan:
     from pydicom.pixels import pixel_array
 
     ds = _read_checked(data)
@@ -53,26 +61,21 @@ def _read_checked(data: bytes):
     import pydicom
     from pydicom.filereader import read_dataset
 
-    try:
-        meta, body_start = _file_meta(data)
-        if meta.get("TransferSyntaxUID") == pydicom.uid.DeflatedExplicitVRLittleEndian:
-            body = _inflate(memoryview(data)[body_start:])
+    meta, body_start = _file_meta(data)
+    if meta.get("TransferSyntaxUID") == pydicom.uid.DeflatedExplicitVRLittleEndian:
+        body = _inflate(memoryview(data)[body_start:])
 
-            def parse(stop_before_pixels: bool):
-                ds = read_dataset(io.BytesIO(body), is_implicit_VR=False, is_little_endian=True,
-                                  stop_when=_at_pixels if stop_before_pixels else None)
-                ds.file_meta = meta
-                return ds
-        else:
-            def parse(stop_before_pixels: bool):
-                return pydicom.dcmread(io.BytesIO(data), force=True, stop_before_pixels=stop_before_pixels)
+        def parse(stop_before_pixels: bool):
+            ds = read_dataset(io.BytesIO(body), is_implicit_VR=False, is_little_endian=True,
+                              stop_when=_at_pixels if stop_before_pixels else None)
+            ds.file_meta = meta
+            return ds
+    else:
+        def parse(stop_before_pixels: bool):
+            return pydicom.dcmread(io.BytesIO(data), force=True, stop_before_pixels=stop_before_pixels)
 
-        _check_size(parse(stop_before_pixels=True))
-        ds = parse(stop_before_pixels=False)
-    except ScanError:
-        raise
-    except (pydicom.errors.InvalidDicomError, *_READ_ERRORS) as error:
-        raise ScanError(f"The file cannot be read as DICOM ({first_line(error)}). Accepted: {ACCEPTED}.") from None
+    _check_size(parse(stop_before_pixels=True))
+    ds = parse(stop_before_pixels=False)
     if not any(tag in ds for tag in _PIXEL_TAGS):
         modality = getattr(ds, "Modality", "unknown")
         raise ScanError(
@@ -127,7 +130,7 @@ def _check_compressed_frame(ds, index: int, frames: int) -> None:
     from pydicom.encaps import get_frame
     from pydicom.uid import RLELossless
 
-    syntax = ds.file_meta.get("TransferSyntaxUID") if "file_meta" in dir(ds) else None
+    syntax = getattr(ds, "file_meta", {}).get("TransferSyntaxUID")
     if syntax is None or not syntax.is_encapsulated or "PixelData" not in ds:
         return
     try:
@@ -148,10 +151,11 @@ def _check_compressed_frame(ds, index: int, frames: int) -> None:
         size = (0, 0)  # far larger than any DICOM frame we accept: refused just below
     except Exception:  # not JPEG / JPEG 2000, or damaged: the decoder reports it
         return
-    if size != (int(ds.Columns), int(ds.Rows)):
+    columns, rows = int(ds.get("Columns") or 0), int(ds.get("Rows") or 0)
+    if size != (columns, rows):
         raise ScanError(
             f"The DICOM frame's compressed image is {size[0]}x{size[1]} pixels but the DICOM header says "
-            f"{ds.Columns}x{ds.Rows}: the file is inconsistent. Export it again, uncompressed or as PNG."
+            f"{columns}x{rows}: the file is inconsistent. Export it again, uncompressed or as PNG."
         )
 
 
@@ -162,7 +166,7 @@ def _decode_message(ds, error: Exception) -> str:
     name = getattr(syntax, "name", None) or "an unknown encoding"
     try:
         undecodable = syntax is not None and not get_decoder(syntax).is_available
-    except NotImplementedError:  # a transfer syntax pydicom has no decoder for at all
+    except (NotImplementedError, ValueError):  # no decoder at all for it, or not a transfer syntax
         undecodable = True
     if undecodable:
         return (

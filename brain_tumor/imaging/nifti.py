@@ -22,10 +22,10 @@ def load_nifti(data: bytes, slice_index: int | None) -> LoadedScan:
     import nibabel as nib  # imported here: only NIfTI uploads pay for it
 
     stream = gzip.GzipFile(fileobj=io.BytesIO(data)) if data[:2] == b"\x1f\x8b" else io.BytesIO(data)
-    head = stream.read(nib.Nifti2Header.sizeof_hdr)
-    stream.seek(0)
-    image_class = nib.Nifti2Image if nib.Nifti2Header.may_contain_header(head) else nib.Nifti1Image
     try:
+        head = stream.read(nib.Nifti2Header.sizeof_hdr)
+        stream.seek(0)
+        image_class = nib.Nifti2Image if nib.Nifti2Header.may_contain_header(head) else nib.Nifti1Image
         img = image_class.from_stream(stream)
     except Exception as error:  # nibabel raises HeaderDataError, ImageFileError, ValueError...
         raise ScanError(f"The NIfTI header cannot be read ({first_line(error)}).") from None

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import io
 import struct
+import zlib
 
 from PIL import Image, ImageOps
 
@@ -18,7 +19,8 @@ from .pixels import to_gray_or_rgb
 from .scan import LoadedScan, pick_index
 from .sniff import RASTER_FORMATS
 
-_DAMAGED = (OSError, SyntaxError, ValueError, EOFError, struct.error)
+# What Pillow raises for damaged files (TypeError: a TIFF page without its dimensions; zlib.error for a bad PNG/TIFF stream).
+_DAMAGED = (OSError, SyntaxError, ValueError, EOFError, TypeError, struct.error, zlib.error)
 
 
 def load_raster(data: bytes, slice_index: int | None, kind: str) -> LoadedScan:
