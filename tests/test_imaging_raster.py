@@ -96,3 +96,14 @@ def test_tiff_page_checked_before_it_is_decoded(tmp_path):
         load_slice(path)  # the middle of 2 pages is page 2
     scan = load_slice(path, slice_index=0)  # page 1 alone is fine
     assert (scan.num_slices, scan.slice_index, scan.image.size) == (2, 0, (64, 64))
+
+
+def test_tiff_pages_counted_up_to_the_limit(tmp_path, monkeypatch):
+    from brain_tumor.imaging import limits
+
+    pages = [Image.fromarray(np.full((48, 48), 40 * i, dtype=np.uint8)) for i in range(5)]
+    path = tmp_path / "stack.tif"
+    pages[0].save(path, save_all=True, append_images=pages[1:])
+    monkeypatch.setattr(limits, "MAX_SLICES", 3)  # counting stops there, however many pages follow
+    scan = load_slice(path)
+    assert (scan.num_slices, scan.slice_index) == (3, 1) and np.asarray(scan.image)[0, 0] == 40
