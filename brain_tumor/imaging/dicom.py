@@ -122,7 +122,8 @@ def _check_size(header) -> None:
     frames, samples = _frame_count(header), max(1, int(header.get("SamplesPerPixel") or 1))
     limits.check_plane(cols, rows, what="DICOM frame")
     colour = f" x {samples} samples" if samples > 1 else ""
-    limits.check_values(rows * cols * frames * samples, f"DICOM image is {cols}x{rows} pixels x {frames} frames{colour}")
+    description = f"DICOM image is {cols}x{rows} pixels x {frames} frames{colour}"
+    limits.check_values(rows * cols * frames * samples, description)
 
 
 def _check_compressed_frame(ds, index: int, frames: int) -> None:

@@ -19,17 +19,16 @@ from .pixels import to_gray_or_rgb
 from .scan import LoadedScan, pick_index
 from .sniff import RASTER_FORMATS
 
-# What Pillow raises for damaged files (TypeError: a TIFF page without its dimensions; zlib.error for a bad PNG/TIFF stream).
+# What Pillow raises for damaged files (TypeError: a TIFF page without its dimensions; zlib.error:
+# a broken compressed stream).
 _DAMAGED = (OSError, SyntaxError, ValueError, EOFError, TypeError, struct.error, zlib.error)
 
 
 def load_raster(data: bytes, slice_index: int | None, kind: str) -> LoadedScan:
     try:
         img = Image.open(io.BytesIO(data), formats=RASTER_FORMATS)
-    except Image.DecompressionBombError:
-        raise ScanError(
-            f"The image is too large to decode safely; the limit is {limits.MAX_PIXELS / 1e6:.0f} megapixels."
-        ) from None
+    except Image.DecompressionBombError:  # Pillow's own guard, above 179 megapixels
+        raise ScanError(_too_large()) from None
     except _DAMAGED as error:
         raise ScanError(
             f"The file looks like {kind} but cannot be opened: it is damaged or truncated ({error})."
@@ -51,12 +50,14 @@ def load_raster(data: bytes, slice_index: int | None, kind: str) -> LoadedScan:
     except ScanError:  # our own refusals (page out of range, page too large) are ValueErrors too
         raise
     except Image.DecompressionBombError:  # not expected after our checks; Pillow's guard is the backstop
-        raise ScanError(
-            f"The image is too large to decode safely; the limit is {limits.MAX_PIXELS / 1e6:.0f} megapixels."
-        ) from None
+        raise ScanError(_too_large()) from None
     except _DAMAGED as error:
         raise ScanError(f"The {fmt} file cannot be decoded: it is damaged or truncated ({error}).") from None
     return LoadedScan(image=image, format=fmt, num_slices=num_pages, slice_index=index, notes=notes)
+
+
+def _too_large() -> str:
+    return f"The image is too large to decode safely; the limit is {limits.MAX_PIXELS / 1e6:.0f} megapixels."
 
 
 def _count_pages(img: Image.Image) -> int:
