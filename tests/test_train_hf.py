@@ -115,5 +115,6 @@ def test_json_file_replaces_the_flags(tmp_path, kaggle_folder):
             "output_dir": str(tmp_path / "out")}
     (tmp_path / "args.json").write_text(json.dumps(args))
     model_args, data_args, training_args = train_hf.parse_args([str(tmp_path / "args.json")])
-    assert (model_args.config_name, model_args.image_size, data_args.dataset_name) == ("resnet-mini", 40, str(kaggle_folder))
-    assert training_args.metric_for_best_model == "macro_f1" and training_args.load_best_model_at_end
+    # --dataset_name takes several collections, so a single one comes back as a one-element list.
+    assert (model_args.config_name, model_args.image_size, data_args.dataset_name) == ("resnet-mini", 40, [str(kaggle_folder)])
+    assert training_args.metric_for_best_model == "balanced_score" and training_args.load_best_model_at_end
