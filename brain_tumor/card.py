@@ -9,7 +9,7 @@ from pathlib import Path
 
 from huggingface_hub import EvalResult, ModelCard, ModelCardData
 
-from .labels import CLASS_NAMES
+from .labels import ANY_TUMOR, CLASS_NAMES
 
 SPLIT_TITLES = {
     "official_test": "official test split (contains near-duplicates of training images)",
@@ -48,13 +48,13 @@ seeded, class-stratified {{ (100 * audit.validation_fraction) | round | int }} %
 removed from training so that validation (early stopping, calibration) is not fooled.
 Twins were found by {{ audit.method }}, threshold {{ audit.near_threshold }}.
 
-| split | {% for c in classes %}{{ c }} | {% endfor %}total |
-|---|{% for c in classes %}---|{% endfor %}---|
-{% for name, counts in audit.split_sizes.items() %}| {{ name }} | {% for c in classes %}{{ counts[c] }} | {% endfor %}{{ counts.values() | sum }} |
+| split | {% for c in split_classes %}{{ c }} | {% endfor %}total |
+|---|{% for c in split_classes %}---|{% endfor %}---|
+{% for name, counts in audit.split_sizes.items() %}| {{ name }} | {% for c in split_classes %}{{ counts.get(c, 0) }} | {% endfor %}{{ counts.values() | sum }} |
 {% endfor %}
 {{ collections_section }}
 Official-test images with a near-duplicate in the official training split, per class:
-{% for c in classes %}{{ c }} {{ audit.test_with_near_train_twin[c] }}{{ ", " if not loop.last }}{% endfor %}.
+{% for c in split_classes %}{{ c }} {{ audit.test_with_near_train_twin.get(c, 0) }}{{ ", " if not loop.last }}{% endfor %}.
 The clean test split is what is left; quote it beside the official figure.
 
 ## Results
@@ -105,6 +105,12 @@ def _eval_results(results: dict, dataset: str) -> list[EvalResult]:
                 metric_name=name, metric_value=round(results[split][metric], 4),
                 metric_args=None if metric == "accuracy" else {"average": "macro"}))
     return entries
+
+
+def _split_classes(audit: dict) -> tuple[str, ...]:
+    """The class columns of the split table: the coarse label too when a collection carries it."""
+    coarse = any(counts.get(ANY_TUMOR) for counts in audit["split_sizes"].values())
+    return CLASS_NAMES + ((ANY_TUMOR,) if coarse else ())
 
 
 def _fmt(value) -> str:
@@ -162,7 +168,8 @@ def write_model_card(output_dir: str | Path, *, model_name: str, results: dict, 
     card = ModelCard.from_template(
         card_data, template_str=TEMPLATE, model_name=model_name, model_ref=model_ref or model_name,
         results=results, audit=audit, sizes={k: sum(v.values()) for k, v in audit["split_sizes"].items()},
-        classes=CLASS_NAMES, dataset=dataset, command=command, starting_point=starting_point,
+        classes=CLASS_NAMES, split_classes=_split_classes(audit), dataset=dataset, command=command,
+        starting_point=starting_point,
         training_details=training_details, collections_section=collections_section(audit),
         generalisation_section=generalisation_section(results),
     )
