@@ -22,6 +22,7 @@ from brain_tumor.pretrained import resolve_checkpoint, source_kind
 from brain_tumor.pretrained.efficientnet_lite import (
     SE_GATE_BIAS,
     build_image_processor,
+    depthwise_padding_for,
     lite0_config,
     load_lite0_state_dict,
     make_squeeze_excite_identity,
@@ -129,6 +130,19 @@ def test_converted_logits_equal_the_reference_forward(converted_dir, two_images)
         reference = reference_logits(state, pixel_values)
         assert (converted - reference).abs().max() < 1e-4
         assert torch.equal(converted.argmax(-1), reference.argmax(-1))
+
+
+def test_other_even_sizes_match_with_the_padding_fix(converted_dir, two_images):
+    """200 px: two stride-2 layers see odd sizes, where TF pads evenly; depthwise_padding says so."""
+    assert depthwise_padding_for(224) == [] and depthwise_padding_for(200) == [5, 11]
+    model = EfficientNetForImageClassification.from_pretrained(converted_dir, depthwise_padding=[5, 11]).eval()
+    pixel_values = build_image_processor(200)(two_images[:1], return_tensors="pt")["pixel_values"]
+    with torch.inference_mode():
+        converted = model(pixel_values=pixel_values).logits
+    state = load_lite0_state_dict(lite0_weights_path())
+    assert (converted - reference_logits(state, pixel_values)).abs().max() < 1e-4
+    with pytest.raises(ValueError, match="odd"):
+        depthwise_padding_for(199)
 
 
 def test_saved_folder_is_self_contained_and_loads_in_pipeline(converted_dir, two_images):

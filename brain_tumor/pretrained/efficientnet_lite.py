@@ -14,10 +14,13 @@ the zero expand weights block the path to the reduce layer), so the block stays 
 fine-tuning. It still costs its pooling and multiply at run time (bench/check_efficientnet_lite.py
 measures how much).
 
-Padding: TF "SAME" pads a stride-2 layer's odd pixel at the bottom/right when the input size is even;
-transformers' EfficientNet always pads that way, so the two agree exactly whenever every stride-2
-layer sees an even size, i.e. for input sides that are multiples of 32 (160, 192, 224, ...). Other
-sizes run, but are not what the weights were trained with.
+Padding: TF "SAME" pads a stride-2 layer's odd pixel at the bottom/right when the layer's input size
+is even, and pads both sides evenly when it is odd. transformers' EfficientNet pads bottom/right,
+except in the blocks listed in `config.depthwise_padding`, which pad evenly. With that list empty
+(the saved folder) the two agree exactly whenever every stride-2 layer sees an even size: input
+sides that are multiples of 32 (160, 192, 224, ...). For another even size, load the folder with
+`depthwise_padding=depthwise_padding_for(size)` to match TF again; without it the model still runs,
+but its feature grid is shifted from the one the weights were trained on.
 """
 
 from __future__ import annotations
@@ -30,7 +33,7 @@ from transformers import EfficientNetConfig, EfficientNetForImageClassification,
 from transformers.image_utils import PILImageResampling
 
 from .batch_norm import default_calibration_images
-from .efficientnet_lite_reference import BATCH_NORM_EPS, reference_logits
+from .efficientnet_lite_reference import BATCH_NORM_EPS, block_strides, reference_logits
 from .sources import EFFICIENTNET_LITE0_WHEEL, default_lite0_path, imagenet_labels
 
 SE_GATE_BIAS = 20.0  # sigmoid(20) rounds to exactly 1.0 in float32
@@ -59,6 +62,19 @@ def lite0_config(id2label: dict[int, str] | None = None) -> EfficientNetConfig:
         dropout_rate=0.2, drop_connect_rate=0.2,
         id2label=id2label, label2id={label: i for i, label in id2label.items()},
     )
+
+
+def depthwise_padding_for(image_size: int) -> list[int]:
+    """The blocks whose stride-2 depthwise convolution sees an odd size at this (even) input size:
+    TF SAME pads those evenly, so transformers must too (`EfficientNetConfig.depthwise_padding`)."""
+    if image_size % 2:
+        raise ValueError(f"image size {image_size} is odd: the stem's padding cannot match TF's; use an even size.")
+    size, blocks = image_size // 2, []  # after the stride-2 stem
+    for i, stride in enumerate(block_strides()):
+        if stride == 2:
+            blocks += [i] if size % 2 else []
+            size = -(-size // 2)
+    return blocks
 
 
 def load_lite0_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
@@ -127,7 +143,8 @@ def lite0_from_state_dict(state: dict[str, torch.Tensor],
                 continue
             raise ValueError(f"The state dict lacks {source!r} (needed for {name}).")
         if state[source].shape != target[name].shape:
-            raise ValueError(f"{source} has shape {tuple(state[source].shape)}; {name} needs {tuple(target[name].shape)}.")
+            raise ValueError(f"{source} has shape {tuple(state[source].shape)}; "
+                             f"{name} needs {tuple(target[name].shape)}.")
     missing = model.load_state_dict({name: state[src] for name, src in keys.items() if src in state}, strict=False)
     not_se = [k for k in missing.missing_keys if ".squeeze_excite." not in k and not k.endswith("num_batches_tracked")]
     if not_se or missing.unexpected_keys:
