@@ -106,12 +106,13 @@ def test_gradcam_on_frozen_model(model_dirs):
 
 def test_concurrent_predictions_match_sequential(predictor):
     paths = EXAMPLES * 4
-    sequential = [predictor.predict(p).probabilities for p in paths]
+    sequential = [predictor.predict(p) for p in paths]
     with ThreadPoolExecutor(max_workers=4) as pool:
-        parallel = list(pool.map(lambda p: predictor.predict(p).probabilities, paths))
-    for s, p in zip(sequential, parallel):
-        for label in s:
-            assert p[label] == pytest.approx(s[label], abs=1e-5)
+        parallel = list(pool.map(predictor.predict, paths))
+    for s, p in zip(sequential, parallel):  # each request sees its own activations and gradients
+        for label in s.probabilities:
+            assert p.probabilities[label] == pytest.approx(s.probabilities[label], abs=1e-5)
+        np.testing.assert_allclose(p.saliency, s.saliency, atol=1e-5)
 
 
 # --- checks wired into predictions ------------------------------------------------------------
