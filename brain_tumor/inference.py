@@ -151,7 +151,8 @@ class Predictor:
             per_scan = []
             for i, scan in enumerate(scans):
                 stacked = self._to_slice(torch.stack([maps[name][i] for name in names]), scan.image) if names else None
-                per_scan.append({} if stacked is None else dict(zip(names, stacked)))
+                # Copies, not views: a kept map must not keep every other method's map alive.
+                per_scan.append({} if stacked is None else {n: m.copy() for n, m in zip(names, stacked)})
             yield scans, logits, pooled, per_scan
 
     def _to_slice(self, model_maps: torch.Tensor, image: Image.Image) -> np.ndarray | None:

@@ -10,7 +10,8 @@ A method is written `CAM@LAYER[+SMOOTHING]`, e.g. `gradcam@final` or `layercam@s
   - `layercam`  Layer-CAM (Jiang et al., 2021): ReLU(sum_k ReLU(G_k) * A_k).
 - LAYER: `final` is the backbone's last spatial map (`last_hidden_state`; stride 32 for ResNet and
   ConvNeXt); `stride16` is the deepest hidden state at stride <= 16 (ResNet's or ConvNeXt's stage 3),
-  twice as fine.
+  twice as fine; `fused` is the mean of the two maps (each scaled to max 1), as Layer-CAM's authors
+  combine layers: the coarse map says which region, the finer one sharpens it.
 - SMOOTHING (test-time): `+flip` averages the map of the slice and of its mirror image; `+tta`
   averages ten copies (identity and mirror, each also shifted by ~4 % of the width up, down, left
   and right). Each copy's map is moved back onto the original frame and scaled to max 1 first.
@@ -30,7 +31,7 @@ import torch
 import torch.nn.functional as F
 
 CAMS = ("gradcam", "gradcam++", "hirescam", "layercam")
-LAYERS = ("final", "stride16")
+LAYERS = ("final", "stride16", "fused")
 SMOOTHINGS = ("none", "flip", "tta")
 SHIFT_FRACTION = 0.04  # of the input width: ~8 px at 192 px, a half cell of a stride-16 map
 
@@ -164,12 +165,15 @@ def saliency_maps(run, pixel_values: torch.Tensor, methods) -> tuple[torch.Tenso
             score = logits.gather(1, top[:, None]).sum()  # images are independent: one backward for all
             grads = dict(zip(map(id, tensors), torch.autograd.grad(score, tensors)))
             per_copy = {}  # (cam, layer) -> (B, copies, H, W) maps on the original frame, max 1 each
-            for method in (m for m in methods if m.layer in layers):
-                key = (method.cam, method.layer)
-                if key not in per_copy:
-                    raw = _unit_max(cam(method.cam, layers[method.layer].detach(), grads[id(layers[method.layer])]))
-                    raw = F.interpolate(raw[:, None], size=(height, width), mode="bilinear", align_corners=False)
-                    per_copy[key] = _undo(raw[:, 0].view(batch, len(copies), height, width), copies)
+            for method in (m for m in methods if m.layer in layers or m.layer == "fused"):
+                fused = method.layer == "fused"
+                sources = [n for n in ("final", "stride16") if n in layers] if fused else [method.layer]
+                for name in sources:
+                    if (method.cam, name) not in per_copy:
+                        raw = _unit_max(cam(method.cam, layers[name].detach(), grads[id(layers[name])]))
+                        raw = F.interpolate(raw[:, None], size=(height, width), mode="bilinear", align_corners=False)
+                        per_copy[method.cam, name] = _undo(raw[:, 0].view(batch, len(copies), height, width), copies)
+                combined = sum(per_copy[method.cam, name] for name in sources) / len(sources)
                 used = len(_copies(method.smoothing, width))  # the smoothing's copies come first
-                maps[str(method)] = _unit_max(per_copy[key][:, :used].mean(dim=1))
+                maps[str(method)] = _unit_max(combined[:, :used].mean(dim=1))
     return logits[own].detach(), pooled[own].detach(), maps
