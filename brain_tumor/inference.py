@@ -1,4 +1,4 @@
-"""Predictor: one loaded model that turns a scan into probabilities, a heat map and a verdict.
+"""Predictor: one loaded model that turns a scan into probabilities, a saliency map and a verdict.
 
 Used by the Gradio app, the `predict` CLI and Python code alike; it never imports Gradio.
 Probabilities are the softmax of the model's logits: training folds the calibration temperature
@@ -8,7 +8,6 @@ Class names always come from `model.config.id2label`.
 
 from __future__ import annotations
 
-import threading
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -19,6 +18,9 @@ from . import checks as checks_lib
 from .imaging import LoadedScan, _to_gray_or_rgb, load_slice
 from .labels import DESCRIPTIONS, canonical_label
 from .modeling import ModelLoadError, load_error_message
+from .overlay import overlay_heatmap
+from .saliency import DEFAULT_METHOD, SaliencyMethod, saliency_maps
+from .slice_geometry import probe_geometry, to_slice
 
 
 @dataclass
@@ -31,7 +33,11 @@ class Prediction:
     uncertain_reasons: list[str] = field(default_factory=list)
     not_mri: bool = False
     not_mri_reasons: list[str] = field(default_factory=list)
-    heatmap: Image.Image | None = None  # Grad-CAM overlay on the image as the model saw it
+    heatmap: Image.Image | None = None  # `saliency` drawn over the decoded slice (RGB, the slice's size)
+    # Where the evidence for `label` lies: float32 in [0, 1], aligned pixel for pixel with
+    # `scan.image` (same height x width; 0 where the processor cropped the slice away).
+    saliency: np.ndarray | None = None
+    saliency_method: str | None = None  # e.g. "gradcam@final"; see brain_tumor.saliency
     scan: LoadedScan | None = None  # the decoded slice and what was done to it
 
     def as_record(self) -> dict:
@@ -52,15 +58,15 @@ class Prediction:
 class Predictor:
     """Wraps a transformers image classifier and its image processor.
 
-    Heat map method: Grad-CAM (Selvaraju et al., 2017) on the last spatial feature map, i.e. the
-    `last_hidden_state` of the model's backbone (`model.base_model`), captured by a forward hook:
-    for ResNet it is the last stage, for ConvNeXt the last stage before its pooling layer norm,
-    for MobileNetV2 the final 1x1 convolution. Channel weights are the spatial mean of the
-    gradient of the top class's logit; the map is ReLU(weighted sum), scaled to 0..1 and drawn
-    over the image as the model saw it (after the processor's resize and crop).
+    One forward of the backbone (`model.base_model`) gives the pooled features the checks use and,
+    through the model's own head, the logits. With `heatmap=True` the same forward also returns
+    the hidden states (`output_hidden_states`, so no hook stays on the model), and a backward pass
+    gives the saliency map of the predicted class (`saliency_method`, see `brain_tumor.saliency`),
+    mapped back onto the decoded slice (`brain_tumor.slice_geometry`) and drawn over it.
     """
 
-    def __init__(self, model, image_processor, checks: dict | None = None, device: str | None = None):
+    def __init__(self, model, image_processor, checks: dict | None = None, device: str | None = None,
+                 saliency_method: str = DEFAULT_METHOD):
         self.device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
         self.model = model.to(self.device).eval()
         self.image_processor = image_processor
@@ -69,13 +75,12 @@ class Predictor:
         stored = checks if checks is not None else getattr(config, "brain_tumor_checks", None)
         self.checks = checks_lib.resolve_checks(stored)
         self.checks_fitted = bool(stored)
-        # The hook stores the backbone's output per thread: the app serves several requests at
-        # once on one model, and each must see its own activations.
-        self._local = threading.local()
-        self.model.base_model.register_forward_hook(self._capture)
+        self.saliency_method = str(SaliencyMethod.parse(saliency_method))
+        self._geometry: dict[tuple[int, int], tuple] = {}  # slice (width, height) -> processor's geometry
+        self._head_on_pooled = self._head_reads_pooled_features()
 
     @classmethod
-    def from_pretrained(cls, model_id_or_folder: str, device: str | None = None) -> "Predictor":
+    def from_pretrained(cls, model_id_or_folder: str, device: str | None = None, **kwargs) -> "Predictor":
         """Load from a local folder or a Hugging Face Hub id (cached copies work offline)."""
         from transformers import AutoImageProcessor, AutoModelForImageClassification
 
@@ -86,30 +91,36 @@ class Predictor:
         except (OSError, ValueError, KeyError) as error:
             raise ModelLoadError(load_error_message(name, error)) from None
         # Fitted checks: small values in config.json, arrays in checks.safetensors beside it.
-        return cls(model, processor, checks=checks_lib.load_checks(name, model.config), device=device)
+        return cls(model, processor, checks=checks_lib.load_checks(name, model.config), device=device, **kwargs)
 
     # --- model plumbing ----------------------------------------------------------------------
 
-    def _capture(self, module, inputs, output):
-        self._local.backbone = output
-
-    def _backbone(self) -> tuple[torch.Tensor, torch.Tensor]:
-        """(last spatial feature map, pooled features) from the latest forward in this thread."""
-        out = self._local.backbone
-        last = getattr(out, "last_hidden_state", None)
-        pooled = getattr(out, "pooler_output", None)
-        if last is None:
-            last = out[0]
-            pooled = out[1] if len(out) > 1 else None
-        if pooled is None:  # no pooler: average over every axis except batch and channels
-            pooled = last.mean(dim=tuple(range(2, last.ndim))) if last.ndim > 2 else last
-        return last, pooled.flatten(1)
-
-    def _forward(self, images: list[Image.Image]) -> tuple[torch.Tensor, torch.Tensor]:
-        """(logits, pooled features) for a batch of slices, without gradients."""
+    def _head_reads_pooled_features(self) -> bool:
+        """Whether logits == model.classifier(base model's pooled features), as in transformers'
+        ResNet, ConvNeXt and MobileNet classifiers; checked once on a gradient image."""
+        classifier = getattr(self.model, "classifier", None)
+        if classifier is None:
+            return False
+        pixel_values = self._pixel_values([Image.linear_gradient("L")])
         with torch.inference_mode():
-            logits = self.model(pixel_values=self._pixel_values(images)).logits
-            return logits, self._backbone()[1]
+            expected = self.model(pixel_values=pixel_values).logits
+            out = self.model.base_model(pixel_values=pixel_values)
+            try:
+                got = classifier(_pooled(out.last_hidden_state, getattr(out, "pooler_output", None)))
+            except (RuntimeError, TypeError, AttributeError):
+                return False
+        return got.shape == expected.shape and torch.allclose(got, expected, atol=1e-4, rtol=1e-4)
+
+    def _run(self, pixel_values: torch.Tensor, hidden_states: bool = False):
+        """(logits, pooled features, last spatial map, hidden states or None) for a batch."""
+        if self._head_on_pooled:
+            out = self.model.base_model(pixel_values=pixel_values, output_hidden_states=hidden_states)
+            pooled = _pooled(out.last_hidden_state, out.pooler_output)
+            return self.model.classifier(pooled), pooled, out.last_hidden_state, out.hidden_states
+        # Another head (a ViT's class token, say): the whole model, features from its last state.
+        out = self.model(pixel_values=pixel_values, output_hidden_states=True)
+        last = out.hidden_states[-1]
+        return out.logits, _pooled(last, None), last, out.hidden_states
 
     def _pixel_values(self, images: list[Image.Image]) -> torch.Tensor:
         batch = self.image_processor(images=[img.convert("RGB") for img in images], return_tensors="pt")
@@ -125,12 +136,42 @@ class Predictor:
     def slices(self, items) -> list[Image.Image]:
         return [self._as_scan(item).image for item in items]
 
-    def forward_many(self, items, batch_size: int = 32) -> dict[str, np.ndarray]:
-        """Probabilities and pooled features for many images, without heat maps."""
-        probabilities, features = [], []
+    def _batches(self, items, batch_size: int, slice_index: int | None = None, methods=()):
+        """The one batching loop: yields (scans, logits, pooled, [{method: slice map}] or None)."""
         items = list(items)
         for start in range(0, len(items), batch_size):
-            logits, pooled = self._forward(self.slices(items[start : start + batch_size]))
+            scans = [self._as_scan(item, slice_index) for item in items[start : start + batch_size]]
+            pixel_values = self._pixel_values([scan.image for scan in scans])
+            if not methods:
+                with torch.inference_mode():
+                    logits, pooled, _, _ = self._run(pixel_values)
+                yield scans, logits, pooled, None
+                continue
+            logits, pooled, maps = saliency_maps(lambda pv: self._run(pv, hidden_states=True), pixel_values, methods)
+            names = list(maps)
+            per_scan = []
+            for i, scan in enumerate(scans):
+                stacked = self._to_slice(torch.stack([maps[name][i] for name in names]), scan.image) if names else None
+                # Copies, not views: a kept map must not keep every other method's map alive.
+                per_scan.append({} if stacked is None else {n: m.copy() for n, m in zip(names, stacked)})
+            yield scans, logits, pooled, per_scan
+
+    def _to_slice(self, model_maps: torch.Tensor, image: Image.Image) -> np.ndarray | None:
+        size = image.size
+        if size not in self._geometry:
+            if len(self._geometry) > 64:  # the app sees slices of any size: keep the cache small
+                self._geometry.clear()
+            try:
+                self._geometry[size] = probe_geometry(self._pixel_values, *size)
+            except ValueError:  # a processor that pads or warps: no map rather than a wrong one
+                self._geometry[size] = None
+        geometry = self._geometry[size]
+        return to_slice(model_maps, geometry, *size) if geometry is not None else None
+
+    def forward_many(self, items, batch_size: int = 32) -> dict[str, np.ndarray]:
+        """Probabilities and pooled features for many images, without saliency maps."""
+        probabilities, features = [], []
+        for _, logits, pooled, _ in self._batches(items, batch_size):
             probabilities.append(torch.softmax(logits.float(), dim=-1).cpu().numpy())
             features.append(pooled.float().cpu().numpy())
         return {"probabilities": np.concatenate(probabilities), "features": np.concatenate(features)}
@@ -138,44 +179,28 @@ class Predictor:
     # --- prediction ----------------------------------------------------------------------------
 
     def predict(self, image, slice_index: int | None = None, heatmap: bool = True) -> Prediction:
-        """Classify one image: a PIL image, a LoadedScan, a path or file bytes."""
-        scan = self._as_scan(image, slice_index)
-        if not heatmap:
-            logits, pooled = self._forward([scan.image])
-            return self._assemble(scan, logits[0], pooled[0], None)
-        pixel_values = self._pixel_values([scan.image])
-        logits, pooled, cam = self.grad_cam(pixel_values)
-        overlay = overlay_heatmap(pixel_values[0], cam) if cam is not None else None
-        return self._assemble(scan, logits[0], pooled[0], overlay)
+        """Classify one image: a PIL image, a LoadedScan, a path or file bytes. With `heatmap`,
+        also its saliency map and the overlay drawn from it."""
+        return self.predict_batch([image], batch_size=1, slice_index=slice_index, heatmap=heatmap)[0]
 
-    def grad_cam(self, pixel_values: torch.Tensor):
-        """(logits, pooled features, Grad-CAM map of the top class for the first image, or None
-        when the backbone's last output is not a spatial map)."""
-        # Gradients are needed, so this runs outside inference_mode; the input is made to
-        # require grad so a graph exists even if someone froze the model's parameters.
-        with torch.enable_grad():
-            pixel_values = pixel_values.detach().requires_grad_(True)
-            logits = self.model(pixel_values=pixel_values).logits
-            feature_map, pooled = self._backbone()
-            cam = None
-            if feature_map.ndim == 4:
-                top = int(logits[0].argmax())
-                grads = torch.autograd.grad(logits[0, top], feature_map)[0]
-                weights = grads[:1].mean(dim=(2, 3), keepdim=True)  # one weight per channel
-                cam = torch.relu((weights * feature_map[:1]).sum(dim=1))[0].detach()
-        return logits.detach(), pooled.detach(), cam
-
-    def predict_batch(self, images, batch_size: int = 16, slice_index: int | None = None) -> list[Prediction]:
-        """Classify many images in batches (no heat maps): for the CLI and benchmarks."""
+    def predict_batch(self, images, batch_size: int = 16, slice_index: int | None = None,
+                      heatmap: bool = False) -> list[Prediction]:
+        """Classify many images in batches (saliency maps only with `heatmap`): CLI, benchmarks."""
+        methods = [self.saliency_method] if heatmap else ()
         predictions = []
-        items = list(images)
-        for start in range(0, len(items), batch_size):
-            scans = [self._as_scan(item, slice_index) for item in items[start : start + batch_size]]
-            logits, pooled = self._forward([s.image for s in scans])
-            predictions += [self._assemble(s, logits[i], pooled[i], None) for i, s in enumerate(scans)]
+        for scans, logits, pooled, maps in self._batches(images, batch_size, slice_index, methods):
+            for i, scan in enumerate(scans):
+                saliency = maps[i].get(self.saliency_method) if maps else None
+                predictions.append(self._assemble(scan, logits[i], pooled[i], saliency))
         return predictions
 
-    def _assemble(self, scan: LoadedScan, logits: torch.Tensor, pooled: torch.Tensor, overlay) -> Prediction:
+    def saliency_by_method(self, images, methods, batch_size: int = 8) -> list[dict[str, np.ndarray]]:
+        """{method: slice-aligned map} per image for several methods at once (one pass per batch):
+        for comparing methods (bench/localization.py)."""
+        methods = [str(SaliencyMethod.parse(m)) for m in methods]
+        return [maps for *_, batch_maps in self._batches(images, batch_size, methods=methods) for maps in batch_maps]
+
+    def _assemble(self, scan: LoadedScan, logits: torch.Tensor, pooled: torch.Tensor, saliency) -> Prediction:
         probs = torch.softmax(logits.float(), dim=-1).cpu().numpy()
         index, top, _ = checks_lib.top_two(probs)
         stats = checks_lib.image_statistics(scan.image)
@@ -193,9 +218,18 @@ class Predictor:
             uncertain_reasons=uncertain,
             not_mri=bool(not_mri),
             not_mri_reasons=not_mri,
-            heatmap=overlay,
+            heatmap=overlay_heatmap(scan.image, saliency) if saliency is not None else None,
+            saliency=saliency,
+            saliency_method=self.saliency_method if saliency is not None else None,
             scan=scan,
         )
+
+
+def _pooled(last: torch.Tensor, pooler: torch.Tensor | None) -> torch.Tensor:
+    """The features the head reads: the pooler's output, else the mean over space (or tokens)."""
+    if pooler is not None:
+        return pooler.flatten(1)
+    return last.mean(dim=(2, 3)) if last.ndim == 4 else last.mean(dim=1) if last.ndim == 3 else last
 
 
 def verdict_text(label: str, probability: float, not_mri_reasons: list[str], uncertain_reasons: list[str]) -> str:
@@ -218,35 +252,3 @@ def verdict_text(label: str, probability: float, not_mri_reasons: list[str], unc
         )
     sentence = f"{name[:1].upper()}{name[1:]} ({probability:.0%})"
     return f"{sentence}: {meaning}." if meaning else f"{sentence}."
-
-
-# --- heat map drawing ----------------------------------------------------------------------
-
-# A perceptually ordered dark-to-bright colour ramp (close to matplotlib's "inferno"); kept here
-# as five anchors so the package needs no plotting library.
-_RAMP = np.array([[0, 0, 4], [87, 16, 110], [188, 55, 84], [249, 142, 9], [252, 255, 164]], dtype=np.float32) / 255.0
-
-
-def _colourise(values: np.ndarray) -> np.ndarray:
-    position = np.clip(values, 0, 1) * (len(_RAMP) - 1)
-    low = np.floor(position).astype(int).clip(0, len(_RAMP) - 2)
-    frac = (position - low)[..., None]
-    return _RAMP[low] * (1 - frac) + _RAMP[low + 1] * frac
-
-
-def overlay_heatmap(pixel_values: torch.Tensor, cam: torch.Tensor, alpha: float = 0.6) -> Image.Image:
-    """Draw a 0..1-scaled class-activation map over the model's input image.
-
-    The input is shown as the model saw it: the processor's normalisation is undone by a per-image
-    min-max stretch (exact for grayscale scans up to contrast), so no processor attribute is
-    needed. Weak evidence stays transparent, so the anatomy under it remains readable.
-    """
-    gray = pixel_values.float().mean(dim=0).cpu().numpy()
-    gray = (gray - gray.min()) / max(float(gray.max() - gray.min()), 1e-6)
-    cam = cam.float().cpu().numpy()
-    cam = cam / cam.max() if cam.max() > 0 else np.zeros_like(cam)
-    height, width = gray.shape
-    cam_image = Image.fromarray((cam * 255).astype(np.uint8), mode="L").resize((width, height), Image.BILINEAR)
-    weight = np.asarray(cam_image, dtype=np.float32) / 255.0
-    blend = gray[..., None] * (1 - alpha * weight[..., None]) + _colourise(weight) * alpha * weight[..., None]
-    return Image.fromarray(np.round(np.clip(blend, 0, 1) * 255).astype(np.uint8), mode="RGB")
