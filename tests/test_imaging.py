@@ -66,7 +66,7 @@ def test_missing_path():
 
 
 def test_public_names_stay_importable():
-    # app.py, inference.py and cli_predict.py import these from the package itself.
+    # app.py, inference.py and cli/predict.py import these from the package itself.
     from brain_tumor.imaging import ACCEPTED, MAX_FILE_BYTES, _to_gray_or_rgb, to_gray_or_rgb
 
     assert "NIfTI" in ACCEPTED and MAX_FILE_BYTES == 100 * 2**20 and _to_gray_or_rgb is to_gray_or_rgb

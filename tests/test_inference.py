@@ -11,7 +11,7 @@ import pytest
 from helpers_models import IMAGE_SIZE, build_tiny_model, save_tiny_model
 from PIL import Image
 
-from brain_tumor.cli_predict import add_predict_parser
+from brain_tumor.cli.predict import add_predict_parser
 from brain_tumor.fit_checks import fit_checks
 from brain_tumor.inference import ModelLoadError, Prediction, Predictor, overlay_heatmap, verdict_text
 from brain_tumor.saliency import DEFAULT_METHOD

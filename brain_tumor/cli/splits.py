@@ -17,7 +17,7 @@ import json
 import sys
 from pathlib import Path
 
-from .recipe import DEFAULTS, RECIPE_FILE, make_recipe, read_recipe
+from ..recipe import DEFAULTS, RECIPE_FILE, make_recipe, read_recipe
 
 SPLIT_OPTIONS = ("near_threshold", "validation_fraction", "flat_test_fraction", "seed")
 SPLITS = ("train", "validation", "official_test", "clean_test")
@@ -70,7 +70,7 @@ def add_split_parsers(commands) -> None:
 def audit_command(args) -> int:
     from datasets import disable_progress_bars
 
-    from .recipe import load_splits
+    from ..recipe import load_splits
 
     disable_progress_bars()  # one bar per select() would bury the table
 
@@ -154,9 +154,9 @@ def fit_checks_command(args) -> int:
 
     from datasets import disable_progress_bars
 
-    from .checks import save_checks
-    from .fit_checks import fit_checks_on_splits
-    from .recipe import load_splits
+    from ..checks import save_checks
+    from ..fit_checks import fit_checks_on_splits
+    from ..recipe import load_splits
 
     disable_progress_bars()
     recipe = recipe_for_model(args)

@@ -19,7 +19,7 @@ import os
 import sys
 from pathlib import Path
 
-from . import DEFAULT_MODEL
+from .. import DEFAULT_MODEL
 
 # Folders are searched for these (and for extension-less files, which is how many DICOM
 # exports are named). Files given explicitly are always tried, whatever their name.
@@ -90,8 +90,8 @@ def _save_saliency(prediction, path: Path, fmt: str) -> str:
 def predict_command(args) -> int:
     from tqdm import tqdm
 
-    from .imaging import ScanError, load_slice
-    from .inference import ModelLoadError, Predictor
+    from ..imaging import ScanError, load_slice
+    from ..inference import ModelLoadError, Predictor
 
     if args.output and not args.output.lower().endswith((".csv", ".json")):
         print(f"--output must end in .csv or .json, not {args.output!r}", file=sys.stderr)
