@@ -12,6 +12,8 @@ os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 
 TESTS_DIR = Path(__file__).resolve().parent
 sys.path.insert(0, str(TESTS_DIR))  # for tests/synthetic.py and other test helpers
+from imaging_samples import bad_files  # noqa: E402,F401  (the bad-input matrix, a fixture for format and app tests)
+
 REAL_DATASET = TESTS_DIR.parent.parent / "shared" / "data" / "brain-tumor-mri-v1"
 
 

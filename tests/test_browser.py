@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 from helpers_models import save_tiny_model
-from test_app import make_food_photo, start_app, stop_app
+from helpers_app import make_food_photo, start_app, stop_app
 
 ROOT = Path(__file__).resolve().parent.parent
 CHROMIUM = shutil.which("chromium") or ("/usr/bin/chromium" if Path("/usr/bin/chromium").exists() else None)

@@ -2,12 +2,12 @@
 
 The format readers have their own files (test_imaging_raster/_dicom/_nifti/_sniff), the shared
 limits theirs (test_imaging_limits). The bad-input matrix lives in imaging_samples.py; `bad_files`
-and `BAD_NAMES` are imported here too, where tests/test_app.py has always found them.
+is a conftest fixture.
 """
 
 import numpy as np
 import pytest
-from imaging_samples import BAD_NAMES, bad_files, head_phantom, save_pil, write_nifti  # noqa: F401
+from imaging_samples import BAD_NAMES, head_phantom, save_pil, write_nifti  # noqa: F401
 from PIL import Image
 
 from brain_tumor import imaging
@@ -15,7 +15,7 @@ from brain_tumor.imaging import LoadedScan, ScanError, load_slice
 
 
 @pytest.mark.parametrize("name", BAD_NAMES)
-def test_bad_input_refused_with_clear_message(bad_files, tmp_path, name):  # noqa: F811
+def test_bad_input_refused_with_clear_message(bad_files, tmp_path, name):
     data, filename, expected = bad_files[name]
     path = tmp_path / filename
     path.write_bytes(data)
@@ -26,7 +26,7 @@ def test_bad_input_refused_with_clear_message(bad_files, tmp_path, name):  # noq
     assert len(message) < 400 and "Traceback" not in message
 
 
-def test_bad_input_message_lists_accepted_formats(bad_files):  # noqa: F811
+def test_bad_input_message_lists_accepted_formats(bad_files):
     with pytest.raises(ScanError, match="JPEG, PNG, BMP, TIFF, DICOM"):
         load_slice(bad_files["zip"][0])
 
