@@ -28,10 +28,10 @@ from pathlib import Path
 import numpy as np
 import torch
 from PIL import Image
-from sklearn.datasets import load_sample_images
 from transformers import EfficientNetForImageClassification, pipeline
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from bench.check_tflite_conversion import natural_images  # noqa: E402  (one copy of the photo crops)
 from bench.common import REPO_ROOT, Stopwatch, machine_info, markdown_table, write_results  # noqa: E402
 from bench.predictors import folder_size_mb  # noqa: E402
 from brain_tumor.__main__ import main as cli  # noqa: E402
@@ -43,23 +43,6 @@ from brain_tumor.pretrained.efficientnet_lite import (  # noqa: E402
 )
 from brain_tumor.pretrained.efficientnet_lite_reference import reference_logits  # noqa: E402
 from brain_tumor.pretrained.sources import default_lite0_path, default_tflite_path  # noqa: E402
-
-
-def natural_images(n: int) -> list[Image.Image]:
-    """Deterministic random crops (10-100 % of the area, aspect 3:4 to 4:3) and flips of two photos."""
-    rng = np.random.default_rng(0)
-    photos = [Image.fromarray(a) for a in load_sample_images().images]
-    views = []
-    for i in range(n):
-        photo = photos[i % len(photos)]
-        width, height = photo.size
-        area = rng.uniform(0.1, 1.0) * width * height
-        aspect = np.exp(rng.uniform(np.log(3 / 4), np.log(4 / 3)))
-        w, h = int(min(width, np.sqrt(area * aspect))), int(min(height, np.sqrt(area / aspect)))
-        x, y = int(rng.integers(0, width - w + 1)), int(rng.integers(0, height - h + 1))
-        view = photo.crop((x, y, x + w, y + h))
-        views.append(view.transpose(Image.Transpose.FLIP_LEFT_RIGHT) if rng.random() < 0.5 else view)
-    return views
 
 
 def mri_files(folder: Path, n: int) -> list[Path]:
