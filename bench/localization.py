@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import time
 from pathlib import Path
@@ -40,7 +41,7 @@ from bench.common import (  # noqa: E402
 from brain_tumor import DEFAULT_MODEL  # noqa: E402
 from brain_tumor.inference import Predictor  # noqa: E402
 from brain_tumor.labels import canonical_label  # noqa: E402
-from brain_tumor.saliency import DEFAULT_METHOD, all_methods  # noqa: E402
+from brain_tumor.saliency import DEFAULT_METHOD, SMOOTHINGS, SaliencyMethod, all_methods  # noqa: E402
 
 DEFAULT_MASKS = "../shared/data/brain-tumor-mri-v1-masks"
 TUMOURS = ("glioma", "meningioma", "pituitary")
@@ -200,18 +201,36 @@ def draw_grid(picks, maps, scores, path: Path, method: str) -> None:
     plt.close(fig)
 
 
-def extra_latency(predictor: Predictor, paths: list[str]) -> dict:
+def extra_latency(predictor: Predictor, paths: list[str], method: str) -> dict:
     """Median single-image time of predict() with and without the map (file to Prediction)."""
-    timings = {}
-    for heatmap in (False, True, False, True):  # interleaved, so a load change hits both alike
-        predictor.predict(paths[0], heatmap=heatmap)  # warm-up
-        for path in paths:
-            start = time.perf_counter()
-            predictor.predict(path, heatmap=heatmap)
-            timings.setdefault(heatmap, []).append(time.perf_counter() - start)
+    default, predictor.saliency_method = predictor.saliency_method, method
+    timings = {False: [], True: []}
+    try:
+        for heatmap in (False, True, False, True):  # interleaved, so a load change hits both alike
+            predictor.predict(paths[0], heatmap=heatmap)  # warm-up
+            for path in paths:
+                start = time.perf_counter()
+                predictor.predict(path, heatmap=heatmap)
+                timings[heatmap].append(time.perf_counter() - start)
+    finally:
+        predictor.saliency_method = default
     plain, mapped = (1000 * float(np.median(timings[k])) for k in (False, True))
-    return {"images": len(paths), "without_map_ms": round(plain, 1), "with_map_ms": round(mapped, 1),
-            "extra_ms": round(mapped - plain, 1)}
+    return {"method": method, "images": len(paths), "without_map_ms": round(plain, 1),
+            "with_map_ms": round(mapped, 1), "extra_ms": round(mapped - plain, 1),
+            "load_average_1min": round(os.getloadavg()[0], 2)}
+
+
+def latency_line(latency: dict) -> str:
+    return (f"`{latency['method']}`: {latency['without_map_ms']} ms without the map, {latency['with_map_ms']} ms "
+            f"with, **+{latency['extra_ms']} ms** (load {latency['load_average_1min']})")
+
+
+def ranking(by_method: dict) -> list[str]:
+    """Methods by clean-test pointing, then official-test pointing (the clean test is the honest one)."""
+    def key(name):
+        return tuple(by_method[name][split]["overall"]["pointing"] for split in ("clean_test", "official_test"))
+
+    return sorted(by_method, key=key, reverse=True)
 
 
 def main(argv=None) -> int:
@@ -264,17 +283,17 @@ def main(argv=None) -> int:
     results.update({kind: summarise(scores, cases, members) for kind, scores in baselines.items()})
     areas = summarise({c["path"]: {"area": float(c["mask"].mean())} for c in cases}, cases, members, ("area",))
     mask_share = {split: {group: v["area"] for group, v in groups.items()} for split, groups in areas.items()}
-    latency = extra_latency(predictor, paths[: args.latency_images])
+    latency = extra_latency(predictor, paths[: args.latency_images], method)
 
     table = main_table(results, mask_share)
     title = f"# Localization of `{method}` on expert tumour masks ({Path(args.model).resolve().name})"
-    notes = (f"Pointing: peak within {MARGIN} px of the mask; strict: inside it; mass: share of the map inside "
-             "the mask; mask area: share of the slice the mask covers (the mass a uniform map would get). "
-             "Figures in %.\n\nExtra latency of the map (median single predict(), file to Prediction, "
-             f"{latency['images']} images): {latency['without_map_ms']} ms without, {latency['with_map_ms']} ms "
-             f"with, **+{latency['extra_ms']} ms** ({info['cpu']}, {info['torch_threads']} torch threads, "
-             f"load {info['load_average_1min']}).")
-    markdown = f"{title}\n\n{table}\n\n{notes}\n\nCommand: `python bench/localization.py {' '.join(argv or sys.argv[1:])}`"
+    notes = (f"Pointing: peak within {MARGIN} px of the mask (Euclidean); strict: inside it; mass: share of the map "
+             "inside the mask; mask area: share of the slice the mask covers (the mass a uniform map would get). "
+             "Figures in %.\n\nExtra latency of the map, median single predict() from file to Prediction over "
+             f"{latency['images']} test images ({info['cpu']}, {info['torch_threads']} torch threads): "
+             + latency_line(latency) + ".")
+    command = f"python bench/localization.py {' '.join(argv or sys.argv[1:])}".strip()
+    markdown = f"{title}\n\n{table}\n\n{notes}\n\nCommand: `{command}`"
     print("\n" + markdown)
     payload = {"machine": info, "model": str(args.model), "method": method, "margin_px": MARGIN,
                "limit": args.limit, "seconds_for_maps": round(seconds, 1), "latency": latency,
@@ -286,12 +305,29 @@ def main(argv=None) -> int:
 
     if args.compare_methods:
         by_method = {m: summarise(map_scores[m], cases, members) for m in methods}
-        table = methods_table(by_method, {k: results[k] for k in ("centre", "random")})
-        markdown = (f"# Saliency methods compared ({Path(args.model).resolve().name}, figures in %)\n\n{table}\n\n"
-                    f"Pointing with a {MARGIN} px margin; clean-test columns per class are pointing.")
+        order = ranking(by_method)
+        best = SaliencyMethod.parse(order[0])
+        # What the smoothing costs: the best CAM and layer at each smoothing, and the plain Grad-CAM.
+        timed = list(dict.fromkeys(["gradcam@final"] + [str(SaliencyMethod(best.cam, best.layer, smoothing))
+                                                         for smoothing in SMOOTHINGS]))
+        latencies = [extra_latency(predictor, paths[: args.latency_images], m) for m in timed]
+        clean, official = (by_method[order[0]][split]["overall"] for split in ("clean_test", "official_test"))
+        table = methods_table({m: by_method[m] for m in order}, {k: results[k] for k in ("centre", "random")})
+        markdown = (f"# Saliency methods compared ({Path(args.model).resolve().name}, figures in %)\n\n"
+                    f"Sorted by clean-test pointing, then official-test pointing. Best: **`{order[0]}`** "
+                    f"(clean test {_pct(clean['pointing'])}, strict {_pct(clean['strict'])}, mass "
+                    f"{_pct(clean['mass'])}; official test {_pct(official['pointing'])}); the centre baseline "
+                    f"points {_pct(results['centre']['clean_test']['overall']['pointing'])} / "
+                    f"{_pct(results['centre']['official_test']['overall']['pointing'])}.\n\n{table}\n\n"
+                    f"Pointing with a {MARGIN} px margin; the clean-test columns per class are pointing.\n\n"
+                    f"Extra latency of the map per predict() (median over {args.latency_images} test images, "
+                    f"{info['cpu']}, {info['torch_threads']} torch threads):\n\n"
+                    + "\n".join(f"- {latency_line(latency)}" for latency in latencies)
+                    + f"\n\nCommand: `{command}`")
         print("\n" + markdown)
-        write_results(f"{args.output_name}_methods", {"machine": info, "model": str(args.model),
-                                                      "limit": args.limit, "results": by_method}, markdown)
+        write_results(f"{args.output_name}_methods", {"machine": info, "model": str(args.model), "limit": args.limit,
+                                                      "ranking": order, "latency": latencies,
+                                                      "results": by_method}, markdown)
     if args.write_model_json:
         clean = results["map"]["clean_test"]["overall"]
         summary = {"method": method, "split": "clean_test", "pointing_game": round(clean["pointing"], 4),
