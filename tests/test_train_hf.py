@@ -118,3 +118,33 @@ def test_json_file_replaces_the_flags(tmp_path, kaggle_folder):
     # --dataset_name takes several collections, so a single one comes back as a one-element list.
     assert (model_args.config_name, model_args.image_size, data_args.dataset_name) == ("resnet-mini", 40, [str(kaggle_folder)])
     assert training_args.metric_for_best_model == "balanced_score" and training_args.load_best_model_at_end
+
+
+def test_several_collections_with_coarse_labels_masks_and_a_held_out_collection(kaggle_folder, tmp_path):
+    from PIL import Image
+    from safetensors.torch import load_file
+    from synthetic import make_flat_folder
+    from transformers import AutoConfig, AutoModelForImageClassification
+
+    # Masks mirror the Kaggle folder's training tumour slices (a square where each class puts its blob).
+    for image in (kaggle_folder / "Training").rglob("*.jpg"):
+        if image.parent.name != "notumor":
+            mask = np.zeros((64, 64), np.uint8)
+            mask[16:48, 16:48] = 255
+            target = tmp_path / "masks" / image.relative_to(kaggle_folder).with_suffix(".png")
+            target.parent.mkdir(parents=True, exist_ok=True)
+            Image.fromarray(mask).save(target)
+    flat = make_flat_folder(tmp_path / "flat", seed=3)
+    held = make_flat_folder(tmp_path / "held", {"yes": 6, "no": 6}, seed=4)
+    output_dir = tmp_path / "model"
+    results = train_hf.main(["--dataset_name", f"{kaggle_folder},{flat}", "--held_out_dataset", str(held),
+                             "--masks_name_or_path", str(tmp_path / "masks"), "--mask_loss_weight", "0.5",
+                             "--output_dir", str(output_dir), *TINY_RUN])
+    assert set(results["clean_test_by_collection"]) == {kaggle_folder.name, "flat"}
+    assert "tumour_recall" in results["held_out_by_collection"]["held"]
+    # The mask loss trains no extra module: the saved weights are exactly a standard model's.
+    fresh = AutoModelForImageClassification.from_config(AutoConfig.from_pretrained(output_dir))
+    assert set(load_file(str(output_dir / "model.safetensors"))) == set(fresh.state_dict())
+    assert json.loads((output_dir / "data_recipe.json").read_text())["held_out"] == [str(held)]
+    answer = pipeline("image-classification", model=str(output_dir))(str(next(held.rglob("*.jpg"))), top_k=4)
+    assert sorted(item["label"] for item in answer) == sorted(CLASS_NAMES)
