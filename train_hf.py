@@ -259,7 +259,7 @@ def main(argv=None) -> dict:
             audit=splits.audit, dataset=data_args.dataset_card_id, command=command, base_model=hub_base_model(model_args),
             model_ref=training_args.hub_model_id or str(output_dir),
             starting_point=describe_starting_point(model_args),
-            training_details=describe_training(training_args, augmentations))
+            training_details=describe_training(training_args, augmentations, data_args.train_resize))
         if push_to_hub:
             url = hub.push_folder(output_dir, training_args.hub_model_id or output_dir.name,
                                   private=training_args.hub_private_repo, token=training_args.hub_token)
@@ -286,15 +286,14 @@ def hub_base_model(model_args: ModelArguments) -> str | None:
     return source
 
 
-def describe_training(training_args: TrainingArguments, augmentations) -> str:
+def describe_training(training_args: TrainingArguments, augmentations, train_resize: str) -> str:
     keys = ("num_train_epochs", "max_steps", "per_device_train_batch_size", "learning_rate", "weight_decay",
             "lr_scheduler_type", "warmup_steps", "label_smoothing_factor", "seed", "metric_for_best_model")
     # Enums (the scheduler type) print as their value, as on the command line.
-    settings = {key: getattr(value, "value", value) for key, value in asdict(training_args).items() if key in keys}
+    settings = ", ".join(f"`{k}={getattr(v, 'value', v)}`" for k, v in asdict(training_args).items() if k in keys)
     mask = (f" Mask loss weight {training_args.mask_loss_weight} (the true class's activation map is pushed inside "
             "the expert tumour mask on training slices that have one)." if training_args.mask_loss_weight else "")
-    return (describe_augmentation(augmentations) + mask + "\n\nSettings: "
-            + ", ".join(f"`{k}={v}`" for k, v in settings.items()) + ".")
+    return describe_augmentation(augmentations, train_resize) + mask + f"\n\nSettings: {settings}."
 
 
 if __name__ == "__main__":

@@ -17,11 +17,12 @@ import torch
 import torch.nn.functional as F
 from transformers import Trainer
 
-from .labels import DATASET_LABELS, allowed_classes
+from .labels import CLASS_NAMES, DATASET_LABELS, allowed_classes
 from .modeling import classifier_layer
 
 # allowed[label] is a 0/1 row over the model's classes: which answers a dataset label accepts.
-ALLOWED = torch.tensor([[float(c in allowed_classes(label)) for c in range(4)] for label in range(len(DATASET_LABELS))])
+ALLOWED = torch.tensor([[float(c in allowed_classes(label)) for c in range(len(CLASS_NAMES))]
+                        for label in range(len(DATASET_LABELS))])
 
 
 def partial_label_loss(logits: torch.Tensor, labels: torch.Tensor, label_smoothing: float = 0.0) -> torch.Tensor:
@@ -63,8 +64,10 @@ class BrainTumorTrainer(Trainer):
         labels = inputs["labels"]
         masks = inputs.get("masks")
         use_masks = self.mask_loss_weight > 0 and masks is not None and model.training
+        inner = self.accelerator.unwrap_model(model)  # DistributedDataParallel wraps it on several GPUs
         captured = {}
-        hook = (model.base_model.register_forward_hook(lambda module, args, output: captured.update(out=output))
+        # A hook for this one forward only: the feature map the head pools (Predictor reads it from hidden states).
+        hook = (inner.base_model.register_forward_hook(lambda module, args, output: captured.update(out=output))
                 if use_masks else None)
         try:
             outputs = model(pixel_values=inputs["pixel_values"])
@@ -74,9 +77,9 @@ class BrainTumorTrainer(Trainer):
         loss = partial_label_loss(outputs.logits, labels, self.args.label_smoothing_factor)
         if use_masks:
             feature_map = getattr(captured["out"], "last_hidden_state", None)
-            fine = labels < 4
+            fine = labels < len(CLASS_NAMES)  # coarse rows name no class to localize
             if feature_map is not None and feature_map.ndim == 4 and fine.any():
-                cam = class_activation_maps(feature_map[fine], model, labels[fine])
+                cam = class_activation_maps(feature_map[fine], inner, labels[fine])
                 extra = mask_attention_loss(cam, masks[fine])
                 if extra is not None:
                     loss = loss + self.mask_loss_weight * extra
