@@ -8,8 +8,8 @@ import torch.nn.functional as F
 from helpers_models import IMAGE_SIZE, build_tiny_model
 from transformers import TrainingArguments
 
-from brain_tumor.inference import Predictor
 from brain_tumor.labels import ANY_TUMOR, CLASS_NAMES, DATASET_LABELS
+from brain_tumor.saliency import cam
 from brain_tumor.training import (
     BrainTumorTrainer,
     class_activation_maps,
@@ -120,15 +120,19 @@ def _pixels(count: int = 2) -> torch.Tensor:
 
 
 def test_class_activation_maps_are_grad_cam_up_to_the_relu_for_a_resnet():
-    model, processor = build_tiny_model("resnet")
-    pixel_values = _pixels()
-    _, _, grad_cam = Predictor(model, processor, checks={}).grad_cam(pixel_values)
-    with torch.no_grad():
-        feature_map = model.base_model(pixel_values).last_hidden_state
-        top = model(pixel_values=pixel_values).logits[:1].argmax(dim=1)
-    cam = class_activation_maps(feature_map[:1], model, top)[0]
+    # The map the mask loss trains is the one the app's Grad-CAM draws (brain_tumor.saliency.cam).
+    model, _ = build_tiny_model("resnet")
+    pixel_values = _pixels()[:1]
+    captured = {}
+    hook = model.base_model.register_forward_hook(lambda module, args, output: captured.update(out=output))
+    logits = model(pixel_values=pixel_values).logits
+    hook.remove()
+    feature_map = captured["out"].last_hidden_state
+    top = logits.argmax(dim=1)
+    grad_cam = cam("gradcam", feature_map, torch.autograd.grad(logits[0, top[0]], feature_map)[0])
+    ours = class_activation_maps(feature_map, model, top)
     cells = feature_map.shape[-2] * feature_map.shape[-1]  # Grad-CAM's weights average the gradient over cells
-    assert torch.allclose(torch.relu(cam) / cells, grad_cam, atol=1e-6)
+    assert torch.allclose(torch.relu(ours) / cells, grad_cam, atol=1e-6)
 
 
 def test_class_activation_maps_use_each_rows_own_class():
