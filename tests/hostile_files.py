@@ -13,6 +13,7 @@ import struct
 import zlib
 
 import numpy as np
+from imaging_samples import dicom_dataset
 from PIL import Image
 
 
@@ -36,17 +37,8 @@ def deflate_zeros(prefix: bytes, zero_bytes: int, raw: bool = True) -> bytes:
 
 
 def _dicom_dataset(rows: int, cols: int, frames: int = 1, samples: int = 1, bits: int = 8):
-    from pydicom.dataset import Dataset, FileMetaDataset
-    from pydicom.uid import ExplicitVRLittleEndian, MRImageStorage, generate_uid
-
-    meta = FileMetaDataset()
-    meta.MediaStorageSOPClassUID = MRImageStorage
-    meta.MediaStorageSOPInstanceUID = generate_uid()
-    meta.TransferSyntaxUID = ExplicitVRLittleEndian
-    ds = Dataset()
-    ds.file_meta = meta
-    ds.SOPClassUID, ds.SOPInstanceUID = MRImageStorage, meta.MediaStorageSOPInstanceUID
-    ds.Modality = "MR"
+    """A header that claims rows x cols x frames x samples, without pixel data yet."""
+    ds = dicom_dataset()
     ds.Rows, ds.Columns, ds.SamplesPerPixel = rows, cols, samples
     ds.BitsAllocated, ds.BitsStored, ds.HighBit, ds.PixelRepresentation = bits, bits, bits - 1, 0
     ds.PhotometricInterpretation = "MONOCHROME2" if samples == 1 else "RGB"
