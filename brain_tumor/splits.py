@@ -153,15 +153,16 @@ def make_splits(dataset: DatasetDict | dict[str, DatasetDict], validation_fracti
     all_training_collections = _join(earlier)
 
     # Held-out collections: never trained on, and only slices no training collection holds.
-    held_out_parts, held_out_audit = [], {}
+    held_out_parts, held_out_audit, held_out_kept_prints = [], {}, []
     for name, data in (held_out or {}).items():
         pooled = concatenate_datasets([data["train"], data["test"]]) if "test" in data else data["train"]
         prints = fingerprint_dataset(pooled)
         keep = np.flatnonzero(~find_twins(prints, all_training_collections, near_threshold).near)
         held_out_parts.append(pooled.select(keep).add_column("collection", [name] * len(keep)))
+        held_out_kept_prints.append(_take(prints, keep))
         held_out_audit[name] = {"images": len(pooled), "dropped_as_twins_of_training_collections":
                                 len(pooled) - len(keep), "kept": len(keep)}
-    held_out_prints = _join([fingerprint_dataset(part) for part in held_out_parts])
+    held_out_prints = _join(held_out_kept_prints)
 
     # Validation per collection, then the training images that would leak into any evaluation.
     for collection in collections:
