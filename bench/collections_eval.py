@@ -24,7 +24,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from brain_tumor.evaluation import evaluate_groups  # noqa: E402
 from brain_tumor.inference import Predictor  # noqa: E402
-from brain_tumor.recipe import collection_name, load_splits, make_recipe, read_recipe  # noqa: E402
+from brain_tumor.recipe import load_splits, make_recipe, read_recipe  # noqa: E402
 
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
 
@@ -49,7 +49,8 @@ def main() -> None:
     args = parser.parse_args()
 
     root = Path(args.data_root)
-    trained_on = args.trained_on or [collection_name(n) for n in (read_recipe(args.model) or {}).get("datasets", [])]
+    # A recipe names folders as training saw them (maybe a packed copy): keep the collection's name only.
+    trained_on = args.trained_on or [Path(n).name for n in (read_recipe(args.model) or {}).get("datasets", [])]
     if not trained_on:
         raise SystemExit("--trained_on is needed: the model folder has no data_recipe.json")
     recipe = make_recipe([str(root / name) for name in trained_on],
