@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 from datasets import ClassLabel, Dataset, DatasetDict, Image, load_dataset, load_from_disk
 
-from .labels import ANY_TUMOR, CLASS_NAMES, DATASET_LABELS, canonical_label
+from .labels import ANY_TUMOR_ID, CLASS_NAMES, DATASET_LABELS, canonical_label
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff"}
 # Folder and split names public datasets use for the two official splits.
@@ -110,8 +110,7 @@ def _list_class_folders(split_dir: Path) -> Dataset:
         paths += [str(p) for p in files]
         labels += [DATASET_LABELS.index(label)] * len(files)
     dataset = Dataset.from_dict({"image": paths, "label": labels, "file_name": [Path(p).name for p in paths]})
-    coarse = DATASET_LABELS.index(ANY_TUMOR) in labels
-    return dataset.cast_column("image", Image()).cast_column("label", canonical_features(coarse))
+    return dataset.cast_column("image", Image()).cast_column("label", canonical_features(ANY_TUMOR_ID in labels))
 
 
 def _split_flat_folder(dataset: Dataset, test_fraction: float, seed: int) -> DatasetDict:
@@ -161,7 +160,7 @@ def _normalise_split(dataset: Dataset) -> Dataset:
     if image_column != "image":
         dataset = dataset.rename_column(image_column, "image")
     dataset = dataset.add_column("label", labels)
-    return dataset.cast_column("label", canonical_features(coarse=DATASET_LABELS.index(ANY_TUMOR) in labels))
+    return dataset.cast_column("label", canonical_features(coarse=ANY_TUMOR_ID in labels))
 
 
 def _normalise_dataset_dict(raw, source: str) -> DatasetDict:

@@ -12,6 +12,7 @@ TUMOR_CLASSES = ("glioma", "meningioma", "pituitary")
 # predict it (their head stays four classes). Training treats it as the set TUMOR_CLASSES.
 ANY_TUMOR = "tumor"
 DATASET_LABELS = CLASS_NAMES + (ANY_TUMOR,)
+ANY_TUMOR_ID = DATASET_LABELS.index(ANY_TUMOR)
 
 DESCRIPTIONS = {
     "glioma": "a tumour growing from the brain's glial (supporting) cells, often inside the brain tissue",

@@ -27,7 +27,7 @@ from datasets import Dataset, DatasetDict, concatenate_datasets
 
 from .data import canonical_features, class_counts, stratified_split
 from .duplicates import DEFAULT_NEAR_THRESHOLD, METHOD, Fingerprints, fingerprint_dataset, find_twins
-from .labels import CLASS_NAMES
+from .labels import ANY_TUMOR, CLASS_NAMES
 
 SPLIT_NAMES = ("train", "validation", "official_test", "clean_test")
 
@@ -192,8 +192,7 @@ def make_splits(dataset: DatasetDict | dict[str, DatasetDict], validation_fracti
         collection.audit["test_with_near_train_twin"] = _per_class(test_labels, test_twins.near, names)
 
     # Pool the collections, each row keeping its collection's name.
-    coarse = any(len(c.train.features["label"].names) > len(CLASS_NAMES) for c in collections) or any(
-        len(p.features["label"].names) > len(CLASS_NAMES) for p in held_out_parts)
+    coarse = any(ANY_TUMOR in part.features["label"].names for part in [c.train for c in collections] + held_out_parts)
     with_mask = any("mask" in c.train.column_names for c in collections)
     pooled = {}
     for split, attribute in zip(SPLIT_NAMES, ("train", "validation", "test", "clean_test")):
