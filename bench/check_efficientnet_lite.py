@@ -31,8 +31,9 @@ from PIL import Image
 from transformers import EfficientNetForImageClassification, pipeline
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from bench.check_tflite_conversion import natural_images  # noqa: E402  (one copy of the photo crops)
-from bench.common import REPO_ROOT, Stopwatch, machine_info, markdown_table, write_results  # noqa: E402
+from bench.common import (  # noqa: E402
+    REPO_ROOT, Stopwatch, machine_info, markdown_table, natural_images, write_results,
+)
 from bench.predictors import folder_size_mb  # noqa: E402
 from brain_tumor.__main__ import main as cli  # noqa: E402
 from brain_tumor.modeling import build_from_checkpoint, build_from_config  # noqa: E402

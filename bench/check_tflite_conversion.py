@@ -30,7 +30,6 @@ import numpy as np
 import tflite
 import torch
 from PIL import Image
-from sklearn.datasets import load_sample_images
 from transformers import HfArgumentParser, MobileNetV2ForImageClassification, MobileNetV2ImageProcessorPil
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -40,6 +39,7 @@ from brain_tumor.pretrained.mobilenet_v2_tflite import (  # noqa: E402
     tflite_layer_map,
     tflite_operators,
 )
+from bench.common import natural_images  # noqa: E402
 from brain_tumor.pretrained.sources import default_tflite_path  # noqa: E402
 
 DEFAULT_TFLITE_PATH = default_tflite_path()
@@ -60,24 +60,6 @@ class CheckArguments:
     n_natural: int = field(default=100, metadata={"help": "Number of crops/flips of the scikit-learn photographs."})
     n_mri: int = field(default=100, metadata={"help": "Number of MRI slices, split evenly over the class folders."})
     n_layerwise: int = field(default=8, metadata={"help": "Images (half natural, half MRI) for the layer check."})
-
-
-def natural_images(n: int) -> list[Image.Image]:
-    """Deterministic random crops (10-100 % of the area, aspect 3:4 to 4:3) and flips of two photos."""
-    rng = np.random.default_rng(0)
-    photos = [Image.fromarray(a) for a in load_sample_images().images]
-    views = []
-    for i in range(n):
-        photo = photos[i % len(photos)]
-        width, height = photo.size
-        area = rng.uniform(0.1, 1.0) * width * height
-        aspect = np.exp(rng.uniform(np.log(3 / 4), np.log(4 / 3)))
-        w = int(min(width, np.sqrt(area * aspect)))
-        h = int(min(height, np.sqrt(area / aspect)))
-        x, y = int(rng.integers(0, width - w + 1)), int(rng.integers(0, height - h + 1))
-        view = photo.crop((x, y, x + w, y + h))
-        views.append(view.transpose(Image.Transpose.FLIP_LEFT_RIGHT) if rng.random() < 0.5 else view)
-    return views
 
 
 def mri_images(folder: Path, n: int) -> list[Image.Image]:

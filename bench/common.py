@@ -17,6 +17,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 import numpy as np
+from PIL import Image
 
 from brain_tumor import DEFAULT_MODEL
 from brain_tumor.data import load_brain_mri, subsample
@@ -137,3 +138,23 @@ def write_results(stem: str, payload: dict, markdown: str) -> None:
     (RESULTS_DIR / f"{stem}.json").write_text(json.dumps(payload, indent=2) + "\n")
     (RESULTS_DIR / f"{stem}.md").write_text(markdown + "\n")
     print(f"\nWrote {RESULTS_DIR / stem}.md and .json")
+
+
+def natural_images(n: int) -> list[Image.Image]:
+    """Deterministic random crops (10-100 % of the area, aspect 3:4 to 4:3) and flips of two photos."""
+    rng = np.random.default_rng(0)
+    from sklearn.datasets import load_sample_images
+
+    photos = [Image.fromarray(a) for a in load_sample_images().images]
+    views = []
+    for i in range(n):
+        photo = photos[i % len(photos)]
+        width, height = photo.size
+        area = rng.uniform(0.1, 1.0) * width * height
+        aspect = np.exp(rng.uniform(np.log(3 / 4), np.log(4 / 3)))
+        w = int(min(width, np.sqrt(area * aspect)))
+        h = int(min(height, np.sqrt(area / aspect)))
+        x, y = int(rng.integers(0, width - w + 1)), int(rng.integers(0, height - h + 1))
+        view = photo.crop((x, y, x + w, y + h))
+        views.append(view.transpose(Image.Transpose.FLIP_LEFT_RIGHT) if rng.random() < 0.5 else view)
+    return views

@@ -28,7 +28,7 @@ from bench.common import (  # noqa: E402
     Stopwatch, add_common_arguments, load_test_sets, machine_info, markdown_table, predictor_factories,
     print_machine, write_results,
 )
-from brain_tumor.transforms import burn_in_text  # noqa: E402
+from brain_tumor.augment_ops import burn_in_text  # noqa: E402
 
 
 def reencode_jpeg(image: Image.Image, quality: int) -> Image.Image:

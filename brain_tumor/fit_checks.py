@@ -32,7 +32,8 @@ def fit_checks(
     """
     predictor = Predictor(model, image_processor, checks={})
     train_images, validation_images = list(train_images), list(validation_images)
-    train = predictor.forward_many(train_images, batch_size=batch_size)
+    train_slices = predictor.slices(train_images)  # decoded once: the features and the image statistics read them
+    train = predictor.forward_many(train_slices, batch_size=batch_size)
     validation = predictor.forward_many(validation_images, batch_size=batch_size)
     label2id = {str(k): int(v) for k, v in model.config.label2id.items()}
     y_val = np.array([int(v) if not isinstance(v, str) else label2id[v] for v in validation_labels])
@@ -43,7 +44,7 @@ def fit_checks(
     return {
         "version": CHECKS_VERSION,
         "source": f"fitted on {len(train_images)} training and {len(validation_images)} validation images",
-        "image_statistics": fit_image_statistics(predictor.slices(train_images)),
+        "image_statistics": fit_image_statistics(train_slices),
         "uncertainty": fit_uncertainty_thresholds(validation["probabilities"], y_val, target_accuracy=target_accuracy),
         "feature_distance": fit_feature_distance(train["features"], y_train, validation["features"]),
     }

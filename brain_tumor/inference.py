@@ -8,6 +8,7 @@ Class names always come from `model.config.id2label`.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -72,11 +73,13 @@ class Predictor:
         self.image_processor = image_processor
         config = model.config
         self.labels = [str(config.id2label[i]) for i in range(config.num_labels)]
-        stored = checks if checks is not None else getattr(config, "brain_tumor_checks", None)
+        stored = checks if checks is not None else getattr(config, checks_lib.CONFIG_KEY, None)
         self.checks = checks_lib.resolve_checks(stored)
         self.checks_fitted = bool(stored)
         self.saliency_method = str(SaliencyMethod.parse(saliency_method))
-        self._geometry: dict[tuple[int, int], tuple] = {}  # slice (width, height) -> processor's geometry
+        # Slice (width, height) -> the processor's resize/crop geometry; lru_cache is thread-safe for
+        # the app's concurrent requests and keeps the cache small whatever sizes arrive.
+        self._geometry = functools.lru_cache(maxsize=64)(self._probe_geometry)
         self._head_on_pooled = self._head_reads_pooled_features()
 
     @classmethod
@@ -115,7 +118,7 @@ class Predictor:
         """(logits, pooled features, last spatial map, hidden states or None) for a batch."""
         if self._head_on_pooled:
             out = self.model.base_model(pixel_values=pixel_values, output_hidden_states=hidden_states)
-            pooled = _pooled(out.last_hidden_state, out.pooler_output)
+            pooled = _pooled(out.last_hidden_state, getattr(out, "pooler_output", None))
             return self.model.classifier(pooled), pooled, out.last_hidden_state, out.hidden_states
         # Another head (a ViT's class token, say): the whole model, features from its last state.
         out = self.model(pixel_values=pixel_values, output_hidden_states=True)
@@ -156,17 +159,15 @@ class Predictor:
                 per_scan.append({} if stacked is None else {n: m.copy() for n, m in zip(names, stacked)})
             yield scans, logits, pooled, per_scan
 
+    def _probe_geometry(self, size: tuple[int, int]):
+        try:
+            return probe_geometry(self._pixel_values, *size)
+        except ValueError:  # a processor that pads or warps: no map rather than a wrong one
+            return None
+
     def _to_slice(self, model_maps: torch.Tensor, image: Image.Image) -> np.ndarray | None:
-        size = image.size
-        if size not in self._geometry:
-            if len(self._geometry) > 64:  # the app sees slices of any size: keep the cache small
-                self._geometry.clear()
-            try:
-                self._geometry[size] = probe_geometry(self._pixel_values, *size)
-            except ValueError:  # a processor that pads or warps: no map rather than a wrong one
-                self._geometry[size] = None
-        geometry = self._geometry[size]
-        return to_slice(model_maps, geometry, *size) if geometry is not None else None
+        geometry = self._geometry(image.size)
+        return to_slice(model_maps, geometry, *image.size) if geometry is not None else None
 
     def forward_many(self, items, batch_size: int = 32) -> dict[str, np.ndarray]:
         """Probabilities and pooled features for many images, without saliency maps."""

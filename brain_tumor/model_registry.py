@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
+from .checks.storage import find_model_file
 from .modeling import ModelLoadError
 
 log = logging.getLogger(__name__)
@@ -52,16 +53,9 @@ def public_name(source: str) -> str:
 def read_localization(source: str) -> dict | None:
     """The model's `localization.json` (a folder, or a Hub repo already cached), or None."""
     try:
-        if is_folder(source):
-            path = Path(source).expanduser() / LOCALIZATION_FILE
-            if not path.is_file():
-                return None
-        else:
-            from huggingface_hub import hf_hub_download
-
-            path = hf_hub_download(source, LOCALIZATION_FILE)
-        figures = json.loads(Path(path).read_text())
-    except Exception as error:  # absent or unreadable: the caption says the map is not validated
+        path = find_model_file(source, LOCALIZATION_FILE)
+        figures = json.loads(Path(path).read_text()) if path else None
+    except Exception as error:  # unreadable: the caption says the map is not validated
         log.info("no localization figures for %s: %s", source, error)
         return None
     return figures if isinstance(figures, dict) else None

@@ -17,7 +17,6 @@ import torch
 from PIL import Image
 
 from .augment import DEFAULT_AUGMENTATIONS, build_pipeline, reseed
-from .augment_ops import burn_in_text  # noqa: F401  (kept importable here for bench/robustness.py)
 
 UNKNOWN_MASK = -1.0  # fills the mask tensor of a row that has no mask
 

@@ -11,10 +11,10 @@ from brain_tumor.augment import (
     AUGMENTATIONS, CONTRAST, DEFAULT_AUGMENTATIONS, FRAMING, build_pipeline, check_augmentations,
     describe_augmentation, reseed,
 )
-from brain_tumor.augment_ops import RandomIntensityRemap
+from brain_tumor.augment_ops import RandomIntensityRemap, burn_in_text
 from brain_tumor.modeling import build_from_config
 from brain_tumor.transforms import (
-    TrainTransform, burn_in_text, collate, make_eval_transform, make_train_transform, processor_size,
+    TrainTransform, collate, make_eval_transform, make_train_transform, processor_size,
 )
 from synthetic import make_slice
 

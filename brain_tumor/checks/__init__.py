@@ -11,11 +11,11 @@ model runs the model, so it lives beside this package in `brain_tumor.fit_checks
 
 from .feature_distance import feature_distance_reasons, feature_scores, fit_feature_distance
 from .image_statistics import COLOURFULNESS_FLOOR, fit_image_statistics, image_statistics, image_statistics_reasons
-from .storage import CHECKS_FILE, CHECKS_VERSION, DEFAULT_CHECKS, load_checks, resolve_checks, save_checks
+from .storage import CHECKS_FILE, CHECKS_VERSION, CONFIG_KEY, DEFAULT_CHECKS, load_checks, resolve_checks, save_checks
 from .uncertainty import fit_uncertainty_thresholds, top_two, uncertainty_reasons
 
 __all__ = [
-    "CHECKS_FILE", "CHECKS_VERSION", "COLOURFULNESS_FLOOR", "DEFAULT_CHECKS",
+    "CHECKS_FILE", "CHECKS_VERSION", "COLOURFULNESS_FLOOR", "CONFIG_KEY", "DEFAULT_CHECKS",
     "feature_distance_reasons", "feature_scores", "fit_feature_distance", "fit_image_statistics",
     "fit_uncertainty_thresholds", "image_statistics", "image_statistics_reasons", "load_checks",
     "resolve_checks", "save_checks", "top_two", "uncertainty_reasons",

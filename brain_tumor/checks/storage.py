@@ -89,7 +89,7 @@ def load_checks(model_id_or_folder: str, config) -> dict | None:
     distance = stored.get("feature_distance")
     if not distance or _POINTER not in distance:
         return stored  # no feature distance fitted, or an older folder with the arrays inline
-    path = _find_file(str(model_id_or_folder), distance[_POINTER])
+    path = find_model_file(str(model_id_or_folder), distance[_POINTER])
     if path is None:
         logger.warning("%s: config.json names %s but the file is missing; the feature-distance check is off.",
                        model_id_or_folder, distance[_POINTER])
@@ -115,7 +115,8 @@ def _split(checks: dict) -> tuple[dict, dict[str, np.ndarray]]:
     return {**checks, "feature_distance": {**scalars, _POINTER: CHECKS_FILE}}, arrays
 
 
-def _find_file(model_id_or_folder: str, filename: str) -> str | None:
+def find_model_file(model_id_or_folder: str, filename: str) -> str | None:
+    """A file beside a model: in its folder, or from its Hub repo (the cache when offline); None if absent."""
     folder = Path(model_id_or_folder).expanduser()
     if folder.is_dir():
         path = folder / filename
