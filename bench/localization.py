@@ -11,7 +11,9 @@ the predicted class. Per slice:
 
 - pointing game: the map's peak lies inside the mask dilated by 15 px (Euclidean; the usual margin
   at 224 px); strict: inside the mask itself. An all-zero map misses.
-- mass in mask: the share of the map's sum that lies inside the (undilated) mask.
+- mass in mask: the share of the map's sum that lies inside the (undilated) mask; with
+  --compare-methods also at half-max: of the part of the map above half its peak, as a method's
+  `+halfmax` shows it.
 
 Baselines, scored the same way: `centre`, a Gaussian peaking at the slice centre (sigma a quarter of
 the side); `random`, a Gaussian blob (sigma an eighth of the side) centred at a seeded, uniformly
@@ -27,6 +29,7 @@ import json
 import os
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -86,12 +89,13 @@ def random_map(height: int, width: int, rng: np.random.Generator) -> np.ndarray:
 def score(saliency: np.ndarray | None, mask: np.ndarray, near: np.ndarray) -> dict:
     """Pointing (mask dilated by MARGIN), strict pointing, mass in mask for one map."""
     if saliency is None or saliency.max() <= 0:
-        return {"pointing": 0.0, "strict": 0.0, "mass": 0.0}
+        return {"pointing": 0.0, "strict": 0.0, "mass": 0.0, "mass_halfmax": 0.0}
     if saliency.shape != mask.shape:
         raise SystemExit(f"a saliency map is {saliency.shape} but its mask is {mask.shape}: not aligned")
     peak = np.unravel_index(int(saliency.argmax()), saliency.shape)
+    shown = np.clip(saliency / saliency.max() - 0.5, 0, None)  # saliency.half_max, as `+halfmax` shows it
     return {"pointing": float(near[peak]), "strict": float(mask[peak]),
-            "mass": float(saliency[mask].sum() / saliency.sum())}
+            "mass": float(saliency[mask].sum() / saliency.sum()), "mass_halfmax": float(shown[mask].sum() / shown.sum())}
 
 
 def load_cases(args) -> tuple[list[dict], dict[str, list[str]]]:
@@ -118,7 +122,7 @@ def load_cases(args) -> tuple[list[dict], dict[str, list[str]]]:
 
 
 def summarise(scores: dict[str, dict], cases: list[dict], members: dict[str, list[str]],
-              keys=("pointing", "strict", "mass")) -> dict:
+              keys=("pointing", "strict", "mass", "mass_halfmax")) -> dict:
     """{split: {class or "overall": {"n", "pointing", "strict", "mass"}}}: the mean of each key."""
     label_of = {case["path"]: case["label"] for case in cases}
     out = {}
@@ -154,14 +158,15 @@ def main_table(results: dict, mask_share: dict) -> str:
 
 
 def methods_table(by_method: dict, baselines: dict) -> str:
-    header = ["method", "clean: pointing", "clean: strict", "clean: mass", "clean: glioma", "clean: meningioma",
-              "clean: pituitary", "official: pointing", "official: strict", "official: mass"]
+    header = ["method", "clean: pointing", "clean: strict", "clean: mass", "clean: mass at half-max", "clean: glioma",
+              "clean: meningioma", "clean: pituitary", "official: pointing", "official: strict", "official: mass",
+              "official: mass at half-max"]
+    keys = ("pointing", "strict", "mass", "mass_halfmax")
     rows = []
     for name, result in [*by_method.items(), *((f"*{k} baseline*", v) for k, v in baselines.items())]:
         clean, official = result["clean_test"], result["official_test"]
-        rows.append([name, *(_pct(clean["overall"][k]) for k in ("pointing", "strict", "mass")),
-                     *(_pct(clean[c]["pointing"]) for c in TUMOURS),
-                     *(_pct(official["overall"][k]) for k in ("pointing", "strict", "mass"))])
+        rows.append([name, *(_pct(clean["overall"][k]) for k in keys), *(_pct(clean[c]["pointing"]) for c in TUMOURS),
+                     *(_pct(official["overall"][k]) for k in keys)])
     return markdown_table(header, rows)
 
 
@@ -250,7 +255,9 @@ def main(argv=None) -> int:
           f"model {args.model}; method {method}", flush=True)
 
     # Scored batch by batch: 37 maps of every slice at once would not fit in memory.
-    methods = list(dict.fromkeys([method, *all_methods()])) if args.compare_methods else [method]
+    # Compared as drawn: the half-max column shows what `+halfmax` would make of each map.
+    drawn = str(replace(SaliencyMethod.parse(method), halfmax=False))
+    methods = list(dict.fromkeys([method, drawn, *all_methods()])) if args.compare_methods else [method]
     picks = grid_picks(cases, members, args.seed)
     shown = {case["path"] for case in picks}
     map_scores, maps_shown = {m: {} for m in methods}, {}  # only the pictured slices' maps are kept
@@ -304,7 +311,7 @@ def main(argv=None) -> int:
     print(f"Wrote {grid}")
 
     if args.compare_methods:
-        by_method = {m: summarise(map_scores[m], cases, members) for m in methods}
+        by_method = {m: summarise(map_scores[m], cases, members) for m in methods if not SaliencyMethod.parse(m).halfmax}
         order = ranking(by_method)
         best = SaliencyMethod.parse(order[0])
         # What the smoothing costs: the best CAM and layer at each smoothing, and the plain Grad-CAM.

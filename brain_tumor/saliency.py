@@ -14,8 +14,14 @@ A method is written `CAM@LAYER[+SMOOTHING]`, e.g. `gradcam@final` or `layercam@s
   combine layers: the coarse map says which region, the finer one sharpens it.
 - SMOOTHING (test-time): `+flip` averages the map of the slice and of its mirror image; `+tta`
   averages ten copies (identity and mirror, each also shifted by ~4 % of the width up, down, left
-  and right). Each copy's map is moved back onto the original frame and scaled to max 1 first.
-  The class is the one predicted on the unaltered input, and so are the probabilities.
+  and right); `+ms` (multi-scale, as CAMERAS, Jalwana et al., 2021, feeds the input at several
+  resolutions) averages the slice and its mirror enlarged to 1.4 and 2 times the model's input
+  size: the network is fully convolutional, so a 2x input gives a 2x finer last map. Each copy's
+  map is moved back onto the original frame and scaled to max 1 first. The class is the one
+  predicted on the unaltered input, and so are the probabilities.
+- `+halfmax` (last): shows the map above half its maximum, rescaled to [0, 1] and zero elsewhere
+  (the full-width-at-half-maximum region, imaging's usual extent of a blob). The peak does not
+  move; the faint evidence spread over the rest of the slice is dropped.
 
 pytorch-grad-cam implements these, but imports torchvision (absent here) at module level and
 registers hooks on the model; here every map comes from one forward with `output_hidden_states`
@@ -32,19 +38,22 @@ import torch.nn.functional as F
 
 CAMS = ("gradcam", "gradcam++", "hirescam", "layercam")
 LAYERS = ("final", "stride16", "fused")
-SMOOTHINGS = ("none", "flip", "tta")
+SMOOTHINGS = ("none", "flip", "tta", "ms")
 SHIFT_FRACTION = 0.04  # of the input width: ~8 px at 192 px, a half cell of a stride-16 map
+MS_SCALES = (1.4, 2.0)  # x the model's input size; 2.0 at 160 px turns a 5 x 5 last map into 10 x 10
 
 # Chosen by bench/localization.py's comparison on the expert test masks for the default model
 # (bench/results/localization_lite0_methods.md, EfficientNet-Lite0 trained with the mask loss): the best
-# pointing game on the clean test, 96.5 % against 88.4 % for plain Grad-CAM (centre baseline 55.5 %),
-# and on the official test. Averaging over mirrored and shifted copies gives the gain: at stride 32 a
-# tumour is a cell or two, and the peak of one pass snaps to the cell grid. On the previous default
-# (a ResNet trained without masks) every method stayed at or below the centre baseline
-# (bench/results/localization_methods.md).
-DEFAULT_METHOD = "layercam@final+tta"
+# pointing game on the clean test, 97.7 % (plain Grad-CAM 88.4 %, centre baseline 55.5 %), and the
+# peak inside the mask itself in 70.0 % of slices against 46.4 % for ten shifted copies (`+tta`).
+# At 160 px the last map is 5 x 5 cells, so one pass snaps to the cell grid and spreads its mass
+# over cells of 32 px; the 2x input halves the cell. `+halfmax` then shows the region above half
+# the peak: 36.1 % of the shown map lies inside the mask (10.7 % of the whole map; masks cover
+# 1.5 % of a slice). On the previous default (a ResNet trained without masks) every method stayed at
+# or below the centre baseline (bench/results/localization_methods.md): the mask loss did the most.
+DEFAULT_METHOD = "layercam@final+ms+halfmax"
 
-_METHOD = re.compile(r"^(?P<cam>[a-z+]+?)@(?P<layer>[a-z0-9]+)(?:\+(?P<smoothing>[a-z]+))?$")
+_METHOD = re.compile(r"^(?P<cam>[a-z+]+?)@(?P<layer>[a-z0-9]+)(?:\+(?P<smoothing>(?!halfmax)[a-z]+))?(?P<halfmax>\+halfmax)?$")
 
 
 @dataclass(frozen=True)
@@ -52,23 +61,31 @@ class SaliencyMethod:
     cam: str = "gradcam"
     layer: str = "final"
     smoothing: str = "none"
+    halfmax: bool = False
 
     @classmethod
     def parse(cls, text: str) -> "SaliencyMethod":
         match = _METHOD.match(str(text).strip().lower())
-        method = cls(match["cam"], match["layer"], match["smoothing"] or "none") if match else None
+        method = cls(match["cam"], match["layer"], match["smoothing"] or "none", bool(match["halfmax"])) if match else None
         if method is None or method.cam not in CAMS or method.layer not in LAYERS or method.smoothing not in SMOOTHINGS:
-            raise ValueError(f"Unknown saliency method {text!r}: write CAM@LAYER[+SMOOTHING] with CAM one of "
-                             f"{', '.join(CAMS)}; LAYER one of {', '.join(LAYERS)}; SMOOTHING one of flip, tta "
-                             "(e.g. 'gradcam@final' or 'layercam@stride16+tta').")
+            raise ValueError(f"Unknown saliency method {text!r}: write CAM@LAYER[+SMOOTHING][+halfmax] with CAM one "
+                             f"of {', '.join(CAMS)}; LAYER one of {', '.join(LAYERS)}; SMOOTHING one of "
+                             f"{', '.join(SMOOTHINGS[1:])} (e.g. 'gradcam@final' or 'layercam@final+ms+halfmax').")
         return method
 
     def __str__(self) -> str:
-        return f"{self.cam}@{self.layer}" + ("" if self.smoothing == "none" else f"+{self.smoothing}")
+        return (f"{self.cam}@{self.layer}" + ("" if self.smoothing == "none" else f"+{self.smoothing}")
+                + ("+halfmax" if self.halfmax else ""))
 
 
 def all_methods() -> list[str]:
+    """Every map the methods can draw; `+halfmax` is a display of any of them, so it is left out."""
     return [str(SaliencyMethod(c, l, s)) for l in LAYERS for s in SMOOTHINGS for c in CAMS]
+
+
+def half_max(maps: torch.Tensor) -> torch.Tensor:
+    """Maps scaled to max 1 -> the part above 0.5, rescaled to [0, 1] (the peak stays where it was)."""
+    return (maps - 0.5).clamp_min(0) * 2
 
 
 # --- the maps ------------------------------------------------------------------------------------
@@ -106,15 +123,20 @@ def pick_layers(final: torch.Tensor | None, hidden_states, input_height: int) ->
     return layers
 
 
-def _copies(smoothing: str, width: int) -> list[tuple[bool, int, int]]:
-    """(mirror, dx, dy) per copy; the first is always the input itself."""
+IDENTITY = (1.0, False, 0, 0)
+
+
+def _copies(smoothing: str, width: int) -> list[tuple[float, bool, int, int]]:
+    """(scale, mirror, dx, dy) per copy; shifts are in pixels of the model's input."""
     if smoothing == "none":
-        return [(False, 0, 0)]
+        return [IDENTITY]
     if smoothing == "flip":
-        return [(False, 0, 0), (True, 0, 0)]
+        return [IDENTITY, (1.0, True, 0, 0)]
+    if smoothing == "ms":
+        return [(scale, mirror, 0, 0) for scale in MS_SCALES for mirror in (False, True)]
     s = max(1, round(SHIFT_FRACTION * width))
-    shifted = [(mirror, dx, dy) for mirror in (False, True) for dx, dy in ((s, 0), (-s, 0), (0, s), (0, -s))]
-    return [(False, 0, 0), (True, 0, 0)] + shifted  # "flip"'s copies first: one pass serves both
+    shifted = [(1.0, mirror, dx, dy) for mirror in (False, True) for dx, dy in ((s, 0), (-s, 0), (0, s), (0, -s))]
+    return _copies("flip", width) + shifted
 
 
 def _translate(images: torch.Tensor, dx: int, dy: int) -> torch.Tensor:
@@ -126,19 +148,25 @@ def _translate(images: torch.Tensor, dx: int, dy: int) -> torch.Tensor:
     return padded[..., s - dy : s - dy + height, s - dx : s - dx + width]
 
 
+def _resize(images: torch.Tensor, size) -> torch.Tensor:
+    return images if tuple(images.shape[-2:]) == tuple(size) else F.interpolate(
+        images, size=tuple(size), mode="bilinear", align_corners=False)
+
+
 def augment(pixel_values: torch.Tensor, copies) -> torch.Tensor:
-    """(B, C, H, W) -> (B * len(copies), C, H, W), the copies of each image side by side."""
-    out = [_translate(pixel_values.flip(-1) if mirror else pixel_values, dx, dy) for mirror, dx, dy in copies]
+    """(B, C, H, W) -> (B * len(copies), C, H, W), the copies of each image side by side; all copies
+    must share one scale."""
+    height, width = pixel_values.shape[-2:]
+    scaled = _resize(pixel_values, (round(copies[0][0] * height), round(copies[0][0] * width)))
+    out = [_translate(scaled.flip(-1) if mirror else scaled, dx, dy) for _, mirror, dx, dy in copies]
     return torch.stack(out, dim=1).flatten(0, 1)
 
 
-def _undo(maps: torch.Tensor, copies) -> torch.Tensor:
-    """(B, N, H, W) maps of the copies -> the same maps on the original image's frame."""
-    if len(copies) == 1:
-        return maps
-    back = [_translate(maps[:, i : i + 1], -dx, -dy)[:, 0] for i, (_, dx, dy) in enumerate(copies)]
-    back = [m.flip(-1) if mirror else m for m, (mirror, _, _) in zip(back, copies)]
-    return torch.stack(back, dim=1)
+def _undo(maps: torch.Tensor, copies, size=None) -> torch.Tensor:
+    """(B, N, h, w) maps of copies of one scale -> the same maps on the original frame, (B, N, *size)."""
+    back = [_translate(maps[:, i : i + 1], -dx, -dy)[:, 0] for i, (_, _, dx, dy) in enumerate(copies)]
+    back = torch.stack([m.flip(-1) if mirror else m for m, (_, mirror, _, _) in zip(back, copies)], dim=1)
+    return back if size is None else _resize(back, size)
 
 
 def _unit_max(maps: torch.Tensor) -> torch.Tensor:
@@ -150,36 +178,55 @@ def saliency_maps(run, pixel_values: torch.Tensor, methods) -> tuple[torch.Tenso
     """(logits, pooled features, {method: (B, H, W) map in [0, 1] on the model's input}).
 
     `run(pixel_values) -> (logits, pooled, final_map, hidden_states)` is one forward of the model.
-    Every method comes from a single forward and backward pass over the copies the smoothest
-    requested method needs; a model without spatial maps gives an empty dict.
+    Every method comes from one forward and backward pass per input scale, over the union of the
+    copies the methods need; a model without spatial maps gives an empty dict.
     """
     methods = [m if isinstance(m, SaliencyMethod) else SaliencyMethod.parse(m) for m in methods]
     batch, height, width = pixel_values.shape[0], *pixel_values.shape[-2:]
-    smoothing = max((m.smoothing for m in methods), key=SMOOTHINGS.index, default="none")
-    copies = _copies(smoothing, width)
-    # Gradients are needed, so this runs outside inference_mode; the input is made to require
-    # grad so a graph exists even if someone froze the model's parameters.
-    with torch.inference_mode(False), torch.enable_grad():
-        inputs = augment(pixel_values.detach(), copies).requires_grad_(True)
-        logits, pooled, final, hidden_states = run(inputs)
-        layers = pick_layers(final, hidden_states, height)
-        own = torch.arange(batch, device=logits.device) * len(copies)  # each image's unaltered copy
-        top = logits[own].argmax(dim=-1).repeat_interleave(len(copies))
-        maps = {}
-        if layers:
+    # The unaltered input always comes first: it gives the class, the probabilities and the features.
+    wanted = list(dict.fromkeys(c for m in methods for c in _copies(m.smoothing, width)))
+    copies = list(dict.fromkeys([IDENTITY] + wanted))
+    per_copy, outputs = {}, None  # (cam, layer) -> {copy: (B, H, W) map on the original frame, max 1}
+    for scale in dict.fromkeys(c[0] for c in copies):
+        group = [c for c in copies if c[0] == scale]
+        if group == [IDENTITY] and IDENTITY not in wanted:  # only the answer is needed from this input
+            with torch.no_grad():  # not inference_mode: the class indexes the other copies' backward
+                logits, pooled, _, _ = run(pixel_values)
+            outputs = (logits.detach(), pooled.detach())
+            continue
+        # Gradients are needed, so this runs outside inference_mode; the input is made to require
+        # grad so a graph exists even if someone froze the model's parameters.
+        with torch.inference_mode(False), torch.enable_grad():
+            inputs = augment(pixel_values.detach(), group).requires_grad_(True)
+            logits, pooled, final, hidden_states = run(inputs)
+            if outputs is None:  # the first group holds the identity, as its first copy
+                own = torch.arange(batch, device=logits.device) * len(group)
+                outputs = (logits[own].detach(), pooled[own].detach())
+            layers = pick_layers(final, hidden_states, inputs.shape[-2])
+            if not layers:
+                return (*outputs, {})
             tensors = list({id(t): t for t in layers.values()}.values())
+            top = outputs[0].argmax(dim=-1).repeat_interleave(len(group))
             score = logits.gather(1, top[:, None]).sum()  # images are independent: one backward for all
             grads = dict(zip(map(id, tensors), torch.autograd.grad(score, tensors)))
-            per_copy = {}  # (cam, layer) -> (B, copies, H, W) maps on the original frame, max 1 each
-            for method in (m for m in methods if m.layer in layers or m.layer == "fused"):
-                fused = method.layer == "fused"
-                sources = [n for n in ("final", "stride16") if n in layers] if fused else [method.layer]
-                for name in sources:
-                    if (method.cam, name) not in per_copy:
-                        raw = _unit_max(cam(method.cam, layers[name].detach(), grads[id(layers[name])]))
-                        raw = F.interpolate(raw[:, None], size=(height, width), mode="bilinear", align_corners=False)
-                        per_copy[method.cam, name] = _undo(raw[:, 0].view(batch, len(copies), height, width), copies)
-                combined = sum(per_copy[method.cam, name] for name in sources) / len(sources)
-                used = len(_copies(method.smoothing, width))  # the smoothing's copies come first
-                maps[str(method)] = _unit_max(combined[:, :used].mean(dim=1))
-    return logits[own].detach(), pooled[own].detach(), maps
+        for kind, name in {(m.cam, n) for m in methods for n in _sources(m, layers)}:
+            raw = _unit_max(cam(kind, layers[name].detach(), grads[id(layers[name])]))
+            raw = _resize(raw[:, None], inputs.shape[-2:])[:, 0].view(batch, len(group), *inputs.shape[-2:])
+            back = _undo(raw, group, (height, width))
+            per_copy.setdefault((kind, name), {}).update({c: back[:, i] for i, c in enumerate(group)})
+    maps = {}
+    for method in methods:
+        sources = _sources(method, layers)
+        if not sources:
+            continue
+        used = _copies(method.smoothing, width)
+        combined = sum(torch.stack([per_copy[method.cam, n][c] for c in used]).mean(dim=0) for n in sources)
+        combined = _unit_max(combined / len(sources))
+        maps[str(method)] = half_max(combined) if method.halfmax else combined
+    return (*outputs, maps)
+
+
+def _sources(method: SaliencyMethod, layers: dict) -> list[str]:
+    """The layers a method reads that this model has (`fused` reads both)."""
+    names = ("final", "stride16") if method.layer == "fused" else (method.layer,)
+    return [n for n in names if n in layers]

@@ -1,6 +1,7 @@
 """Saliency maps: the CAM methods, smoothing, mapping back onto the slice, and that a map points
 at what decides the class (a tiny model trained here on synthetic squares)."""
 
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -17,6 +18,7 @@ from brain_tumor.saliency import (
     _undo,
     all_methods,
     augment,
+    half_max,
     saliency_maps,
 )
 from brain_tumor.slice_geometry import probe_geometry
@@ -117,10 +119,33 @@ def test_smoothing_copies_come_back_onto_the_original_frame():
         torch.testing.assert_close(restored[4:-4, 4:-4], blob[0, 0, 4:-4, 4:-4])
 
 
+def test_multi_scale_copies_come_back_onto_the_original_frame():
+    y, x = torch.meshgrid(torch.arange(48.0), torch.arange(64.0), indexing="ij")
+    blob = torch.exp(-((x - 20) ** 2 + (y - 30) ** 2) / 50)[None, None]
+    copies = _copies("ms", 64)
+    for scale in dict.fromkeys(c[0] for c in copies):
+        group = [c for c in copies if c[0] == scale]
+        moved = augment(blob, group)[:, 0]
+        assert moved.shape[-2:] == (round(48 * scale), round(64 * scale))  # the model sees a larger input
+        back = _undo(moved[None], group, size=(48, 64))[0]
+        for restored in back:
+            torch.testing.assert_close(restored, blob[0, 0], atol=0.02, rtol=0)
+
+
+def test_half_max_keeps_the_peak_and_drops_the_faint_rest():
+    maps = torch.tensor([[[0.2, 0.5, 1.0], [0.75, 0.0, 0.4]]])
+    shown = half_max(maps)
+    torch.testing.assert_close(shown, torch.tensor([[[0.0, 0.0, 1.0], [0.5, 0.0, 0.0]]]))
+    assert shown.flatten().argmax() == maps.flatten().argmax()
+
+
 def test_method_names():
     assert str(SaliencyMethod.parse("LayerCAM@stride16+tta")) == "layercam@stride16+tta"
-    assert SaliencyMethod.parse(DEFAULT_METHOD) in [SaliencyMethod.parse(m) for m in all_methods()]
-    for bad in ("gradcam", "scorecam@final", "gradcam@stage9", "gradcam@final+blur"):
+    assert str(SaliencyMethod.parse("layercam@final+ms+halfmax")) == "layercam@final+ms+halfmax"
+    assert SaliencyMethod.parse("gradcam@final+halfmax").smoothing == "none"
+    drawn = replace(SaliencyMethod.parse(DEFAULT_METHOD), halfmax=False)  # +halfmax shows a drawn map
+    assert drawn in [SaliencyMethod.parse(m) for m in all_methods()]
+    for bad in ("gradcam", "scorecam@final", "gradcam@stage9", "gradcam@final+blur", "gradcam@final+halfmax+ms"):
         with pytest.raises(ValueError, match="Unknown saliency method"):
             SaliencyMethod.parse(bad)
     with pytest.raises(ValueError, match="Unknown saliency method"):
