@@ -243,8 +243,8 @@ def main(argv=None) -> dict:
                                   f"{splits.primary} {name} ({len(labels)} images)")
     logger.info("Results: %s", json.dumps(results, indent=1))
 
-    # Fit the app's "not a brain MRI" and "uncertain" checks on the calibrated model, on finely labelled images.
-    checks = fit_checks_on_splits(trainer.model, image_processor, splits.finely_labelled(), seed=training_args.seed)
+    # Fit the app's "not a brain MRI" and "uncertain" checks on the calibrated model, every collection's images.
+    checks = fit_checks_on_splits(trainer.model, image_processor, splits, seed=training_args.seed)
 
     # Save model, image processor, card and figures: everything pipeline() and the Hub need.
     trainer.save_model(str(output_dir))

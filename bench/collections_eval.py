@@ -5,7 +5,9 @@ Splits are cut by `brain_tumor.recipe.load_splits`, exactly as training cuts the
 `--data_root` (the real collections). Give each model the collections it was trained on
 (`--trained_on`, default: the model's own data_recipe.json) so that a held-out collection is one the
 model never saw. Figures: accuracy (finely labelled images), tumour recall (any tumour class counts
-for a tumour of unknown type) and no-tumour specificity, per collection and per plane (BRISC).
+for a tumour of unknown type) and no-tumour specificity, per collection and per plane (BRISC); and
+the share of each collection's slices (all real MRI) that the app's checks flag as not an MRI or
+as uncertain (the checks fitted beside the model).
 
     python bench/collections_eval.py --model models/brain-tumor-mri-classifier \
         --trained_on brain-tumor-mri-v1 --held_out br35h-2020
@@ -30,12 +32,20 @@ RESULTS_DIR = Path(__file__).resolve().parent / "results"
 
 
 def scores(predictor: Predictor, dataset) -> dict:
+    """Per collection: the metrics, and how many of its (real MRI) slices the app's checks flag."""
     if dataset is None or not len(dataset):
         return {}
     raw = dataset.with_format(None)
-    probabilities = predictor.forward_many(raw["image"])["probabilities"]
-    return evaluate_groups(np.log(np.clip(probabilities, 1e-12, 1)), np.asarray(raw["label"]), raw["collection"],
-                           raw["file_name"])
+    predictions = predictor.predict_batch(raw["image"], batch_size=32)
+    probabilities = np.array([[p.probabilities[name] for name in predictor.labels] for p in predictions])
+    report = evaluate_groups(np.log(np.clip(probabilities, 1e-12, 1)), np.asarray(raw["label"]), raw["collection"],
+                             raw["file_name"])
+    collections = np.asarray(raw["collection"])
+    for name, entry in report.items():
+        flagged = [p for p, c in zip(predictions, collections) if c == name]
+        entry["not_mri_rate"] = float(np.mean([p.not_mri for p in flagged]))
+        entry["uncertain_rate"] = float(np.mean([p.uncertain for p in flagged]))
+    return report
 
 
 def main() -> None:
@@ -63,13 +73,14 @@ def main() -> None:
               "held_out_sets": scores(predictor, splits.held_out),
               "audit": {"collections": splits.audit["collections"], "held_out": splits.audit["held_out"]}}
     lines = [f"Model `{args.model}`, trained on {', '.join(trained_on)}; held out: {', '.join(args.held_out) or '-'}.",
-             "", "| collection | split | images | accuracy | tumour recall | no-tumour specificity |",
-             "|---|---|---|---|---|---|"]
+             "", "| collection | split | images | accuracy | tumour recall | no-tumour specificity "
+             "| flagged not MRI | flagged uncertain |", "|---|---|---|---|---|---|---|---|"]
     for key in ("official_test", "clean_test", "held_out_sets"):
         for name, m in report[key].items():
             rows = [(name, m)] + [(f"{name}, {plane}", p) for plane, p in m.get("by_plane", {}).items()]
             for label, entry in rows:
-                cells = [entry.get(k) for k in ("accuracy", "tumour_recall", "notumor_specificity")]
+                cells = [entry.get(k) for k in ("accuracy", "tumour_recall", "notumor_specificity", "not_mri_rate",
+                                                "uncertain_rate")]
                 lines.append(f"| {label} | {key} | {entry['images']} | "
                              + " | ".join("" if c is None else f"{c:.3f}" for c in cells) + " |")
     text = "\n".join(lines) + "\n"

@@ -28,7 +28,13 @@ def fit_checks(
 
     Images are PIL images (or anything `Predictor` accepts: paths, bytes). `train_labels` are
     used for the class means when given; otherwise the model's own predictions stand in.
-    Validation labels may be class ids or names from `model.config.label2id`.
+    Validation labels may be class ids or names from `model.config.label2id`; an id past the
+    model's classes is a coarse label ("a tumour, type unknown", `labels.ANY_TUMOR_ID`).
+
+    Coarse rows count for what an MRI slice looks like (image statistics, the feature distance: a
+    collection's slices must not be refused as "not an MRI" because their type is unknown), and
+    form their own group of the feature distance's class means; they are left out of the
+    uncertainty thresholds, which need one true class per image to score an answer.
     """
     predictor = Predictor(model, image_processor, checks={})
     train_images, validation_images = list(train_images), list(validation_images)
@@ -41,17 +47,20 @@ def fit_checks(
         y_train = train["probabilities"].argmax(axis=1)
     else:
         y_train = np.array([int(v) if not isinstance(v, str) else label2id[v] for v in train_labels])
+    fine = y_val < len(model.config.id2label)
     return {
         "version": CHECKS_VERSION,
         "source": f"fitted on {len(train_images)} training and {len(validation_images)} validation images",
         "image_statistics": fit_image_statistics(train_slices),
-        "uncertainty": fit_uncertainty_thresholds(validation["probabilities"], y_val, target_accuracy=target_accuracy),
+        "uncertainty": fit_uncertainty_thresholds(validation["probabilities"][fine], y_val[fine],
+                                                  target_accuracy=target_accuracy),
         "feature_distance": fit_feature_distance(train["features"], y_train, validation["features"]),
     }
 
 
 def fit_checks_on_splits(model, image_processor, splits, max_train_images: int = 3000, seed: int = 42) -> dict:
-    """`fit_checks` on a `splits.Splits`: a seeded, stratified training subset and all of validation."""
+    """`fit_checks` on a `splits.Splits`: a seeded, stratified training subset and all of validation,
+    coarse rows included (see `fit_checks`)."""
     # Raw images, whatever transform training set on these datasets.
     train = subsample(splits.train, max_train_images, seed).with_format(None)
     validation = splits.validation.with_format(None)

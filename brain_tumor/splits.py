@@ -27,7 +27,7 @@ from datasets import Dataset, DatasetDict, concatenate_datasets
 
 from .data import canonical_features, class_counts, stratified_split
 from .duplicates import DEFAULT_NEAR_THRESHOLD, METHOD, Fingerprints, fingerprint_dataset, find_twins
-from .labels import ANY_TUMOR, CLASS_NAMES
+from .labels import ANY_TUMOR
 
 SPLIT_NAMES = ("train", "validation", "official_test", "clean_test")
 
@@ -41,17 +41,6 @@ class Splits:
     audit: dict = field(default_factory=dict)
     held_out: Dataset | None = None
     primary: str = "dataset"  # the first collection: the benchmark whose official/clean test we headline
-
-    def finely_labelled(self) -> "Splits":
-        """Train and validation without coarse rows, for what needs one true class per image (the checks)."""
-        def fine(dataset):
-            # Read the labels unformatted and select: filter() would run a training transform set on
-            # the dataset on the label column alone (KeyError: 'image'); select() keeps the transform.
-            labels = np.asarray(dataset.with_format(None)["label"], dtype=int)
-            return dataset.select(np.flatnonzero(labels < len(CLASS_NAMES)))
-
-        return Splits(fine(self.train), fine(self.validation), self.official_test, self.clean_test, self.audit,
-                      primary=self.primary)
 
 
 def _take(fingerprints: Fingerprints, indices) -> Fingerprints:

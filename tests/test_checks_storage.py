@@ -19,6 +19,7 @@ from brain_tumor.checks import (
     save_checks,
     storage,
 )
+from brain_tumor.labels import ANY_TUMOR_ID
 
 
 @pytest.fixture(scope="module")
@@ -105,4 +106,6 @@ def test_default_model_keeps_its_arrays_beside_a_small_config():
     distance = checks["feature_distance"]
     k = len(distance["components"])
     assert np.shape(distance["components"])[1] == len(distance["centre"]) and 1 <= k <= 32
-    assert np.shape(distance["precision"]) == (k, k) and np.shape(distance["class_means"]) == (4, k)
+    assert np.shape(distance["precision"]) == (k, k)
+    # One mean per class, and one for Br35H's "tumour, type unknown" slices (labels.ANY_TUMOR_ID).
+    assert distance["class_ids"] == [0, 1, 2, 3, ANY_TUMOR_ID] and np.shape(distance["class_means"]) == (5, k)

@@ -69,7 +69,7 @@ def _fitted_on(model_dir) -> str:
 
 
 def _expected_source(recipe) -> str:
-    splits = load_splits(recipe).finely_labelled()
+    splits = load_splits(recipe)
     return f"fitted on {len(splits.train)} training and {len(splits.validation)} validation images"
 
 

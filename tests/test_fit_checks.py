@@ -30,3 +30,17 @@ def test_fitted_checks_saved_beside_the_model_are_the_ones_predictor_uses(tmp_pa
     predictor = Predictor.from_pretrained(str(tmp_path))
     assert predictor.checks["feature_distance"] is None and predictor.checks["uncertainty"] == fitted["uncertainty"]
     assert predictor.predict(EXAMPLES[0], heatmap=False).label in predictor.labels
+
+
+def test_coarse_rows_shape_the_mri_checks_but_not_the_uncertainty_thresholds():
+    # Label 4 is "a tumour, type unknown" (Br35H yes/): no single true class for the uncertainty rule,
+    # but real MRI slices that the "not an MRI" checks must know.
+    model, processor = build_tiny_model("resnet")
+    images = [Image.open(p) for p in EXAMPLES] * 6
+    labels = [model.config.label2id[p.name.split("_")[0]] for p in EXAMPLES] * 6
+    coarse = [4] * len(EXAMPLES)
+    fitted = fit_checks(model, processor, images, images[:12] + images[:4], labels[:12] + coarse[:4],
+                        train_labels=labels[:-4] + coarse[:4])
+    assert fitted["uncertainty"]["n_validation"] == 12
+    assert 4 in fitted["feature_distance"]["class_ids"]
+    assert fitted["source"] == f"fitted on {len(images)} training and 16 validation images"

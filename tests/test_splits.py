@@ -138,25 +138,3 @@ def test_every_row_keeps_its_collection_and_label(several):
             assert len(_rows(split, name)) == sum(per_collection[split_name].values())
     assert sum(sizes["v1"]["official_test"].values()) == 12 and sum(sizes["brisc"]["official_test"].values()) == 6
 
-
-def test_finely_labelled_drops_coarse_rows_from_train_and_validation_only(several):
-    fine = several.finely_labelled()
-    tumour = DATASET_LABELS.index(ANY_TUMOR)
-    assert tumour not in fine.train["label"] and tumour not in fine.validation["label"]
-    assert len(fine.train) == sum(label != tumour for label in several.train["label"])
-    assert len(fine.official_test) == len(several.official_test) and fine.primary == "v1"
-
-
-def test_finely_labelled_keeps_a_training_transform_set_on_the_splits(several):
-    # train_hf.py sets its training transform on the splits before fitting the checks on finely_labelled().
-    def transform(batch):
-        return {"size": [image.size for image in batch["image"]], "labels": batch["label"]}
-
-    several.train.set_transform(transform)
-    try:
-        fine = several.finely_labelled()
-        assert len(fine.train) == sum(label != DATASET_LABELS.index(ANY_TUMOR)
-                                      for label in several.train.with_format(None)["label"])
-        assert fine.train[0]["size"] == (64, 64)  # still transformed
-    finally:
-        several.train.reset_format()
