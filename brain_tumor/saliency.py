@@ -191,8 +191,10 @@ def saliency_maps(run, pixel_values: torch.Tensor, methods) -> tuple[torch.Tenso
         group = [c for c in copies if c[0] == scale]
         if group == [IDENTITY] and IDENTITY not in wanted:  # only the answer is needed from this input
             with torch.no_grad():  # not inference_mode: the class indexes the other copies' backward
-                logits, pooled, _, _ = run(pixel_values)
+                logits, pooled, final, hidden_states = run(pixel_values)
             outputs = (logits.detach(), pooled.detach())
+            if not pick_layers(final, hidden_states, height):  # no map (a ViT), and maybe no other input size
+                return (*outputs, {})
             continue
         # Gradients are needed, so this runs outside inference_mode; the input is made to require
         # grad so a graph exists even if someone froze the model's parameters.

@@ -11,6 +11,7 @@ from helpers_models import IMAGE_SIZE, build_tiny_model
 from PIL import Image
 
 from brain_tumor.inference import Predictor
+from brain_tumor.labels import CLASS_NAMES
 from brain_tumor.saliency import (
     DEFAULT_METHOD,
     SaliencyMethod,
@@ -208,3 +209,17 @@ def test_map_peaks_on_the_square_that_decides_the_class(square_model):
     assert hit_rate([p.saliency for p in predictions]) >= 0.9
     for method in all_methods():
         assert hit_rate([maps[method] for maps in by_method]) >= 0.7, method
+
+
+def test_a_model_without_spatial_maps_answers_without_a_map(tmp_path):
+    # A ViT has no spatial feature map and cannot take the enlarged inputs of `+ms`: no map, no error.
+    from transformers import ViTConfig, ViTForImageClassification, ViTImageProcessorPil
+
+    config = ViTConfig(image_size=32, patch_size=8, hidden_size=16, num_hidden_layers=1, num_attention_heads=2,
+                       intermediate_size=32, num_labels=4, id2label=dict(enumerate(CLASS_NAMES)),
+                       label2id={name: i for i, name in enumerate(CLASS_NAMES)})
+    predictor = Predictor(ViTForImageClassification(config).eval(),
+                          ViTImageProcessorPil(size={"height": 32, "width": 32}))
+    assert SaliencyMethod.parse(predictor.saliency_method).smoothing == "ms"
+    prediction = predictor.predict(_noise_slice(48, 40), heatmap=True)
+    assert prediction.label in CLASS_NAMES and prediction.saliency is None
