@@ -53,7 +53,8 @@ MS_SCALES = (1.4, 2.0)  # x the model's input size; 2.0 at 160 px turns a 5 x 5 
 # or below the centre baseline (bench/results/localization_methods.md): the mask loss did the most.
 DEFAULT_METHOD = "layercam@final+ms+halfmax"
 
-_METHOD = re.compile(r"^(?P<cam>[a-z+]+?)@(?P<layer>[a-z0-9]+)(?:\+(?P<smoothing>(?!halfmax)[a-z]+))?(?P<halfmax>\+halfmax)?$")
+_METHOD = re.compile(r"^(?P<cam>[a-z+]+?)@(?P<layer>[a-z0-9]+)"
+                     r"(?:\+(?P<smoothing>(?!halfmax)[a-z]+))?(?P<halfmax>\+halfmax)?$")
 
 
 @dataclass(frozen=True)
@@ -66,7 +67,8 @@ class SaliencyMethod:
     @classmethod
     def parse(cls, text: str) -> "SaliencyMethod":
         match = _METHOD.match(str(text).strip().lower())
-        method = cls(match["cam"], match["layer"], match["smoothing"] or "none", bool(match["halfmax"])) if match else None
+        method = None if match is None else cls(match["cam"], match["layer"], match["smoothing"] or "none",
+                                                bool(match["halfmax"]))
         if method is None or method.cam not in CAMS or method.layer not in LAYERS or method.smoothing not in SMOOTHINGS:
             raise ValueError(f"Unknown saliency method {text!r}: write CAM@LAYER[+SMOOTHING][+halfmax] with CAM one "
                              f"of {', '.join(CAMS)}; LAYER one of {', '.join(LAYERS)}; SMOOTHING one of "
