@@ -17,7 +17,7 @@ from PIL import Image
 
 from . import checks as checks_lib
 from .imaging import LoadedScan, _to_gray_or_rgb, load_slice
-from .labels import DESCRIPTIONS, canonical_label
+from .labels import CLASS_NAMES, DESCRIPTIONS, TUMOR_CLASSES, canonical_label
 from .modeling import ModelLoadError, load_error_message
 from .overlay import overlay_heatmap
 from .saliency import DEFAULT_METHOD, SaliencyMethod, saliency_maps
@@ -214,7 +214,7 @@ class Predictor:
             probabilities={name: float(p) for name, p in zip(self.labels, probs)},
             label=label,
             probability=float(top),
-            verdict=verdict_text(label, float(top), not_mri, uncertain),
+            verdict=verdict_text(label, float(top), not_mri, uncertain, dict(zip(self.labels, map(float, probs)))),
             uncertain=bool(uncertain),
             uncertain_reasons=uncertain,
             not_mri=bool(not_mri),
@@ -233,7 +233,25 @@ def _pooled(last: torch.Tensor, pooler: torch.Tensor | None) -> torch.Tensor:
     return last.mean(dim=(2, 3)) if last.ndim == 4 else last.mean(dim=1) if last.ndim == 3 else last
 
 
-def verdict_text(label: str, probability: float, not_mri_reasons: list[str], uncertain_reasons: list[str]) -> str:
+# A tumour whose type the model cannot tell (Br35H's T2 and FLAIR tumours, say) spreads its
+# probability over the three types and is flagged uncertain, though the (calibrated) probabilities
+# still say "a tumour" clearly; from this summed probability on, the verdict says so first.
+TUMOUR_LIKELY = 0.9
+
+
+def tumour_probability(probabilities: dict[str, float] | None) -> float | None:
+    """The three tumour types' summed probability; None for a model with other classes."""
+    try:
+        by_class = {canonical_label(name): p for name, p in (probabilities or {}).items()}
+    except ValueError:
+        return None
+    if set(by_class) != set(CLASS_NAMES):
+        return None
+    return float(sum(by_class[name] for name in TUMOR_CLASSES))
+
+
+def verdict_text(label: str, probability: float, not_mri_reasons: list[str], uncertain_reasons: list[str],
+                 probabilities: dict[str, float] | None = None) -> str:
     """The sentence a person reads first: class, probability and what the class means."""
     if not_mri_reasons:
         return (
@@ -246,6 +264,12 @@ def verdict_text(label: str, probability: float, not_mri_reasons: list[str], unc
     except ValueError:  # a model with other classes: name them as its config does
         canonical, meaning = label, ""
     name = "no tumour" if canonical == "notumor" else label.replace("_", " ")
+    tumour = tumour_probability(probabilities)
+    if uncertain_reasons and canonical != "notumor" and tumour is not None and tumour >= TUMOUR_LIKELY:
+        return (
+            f"Tumour, type uncertain: the three tumour types together get {tumour:.0%}; the best guess of the type "
+            f"is {name} ({probability:.0%}), but {'; '.join(uncertain_reasons)}. Do not rely on the type."
+        )
     if uncertain_reasons:
         return (
             f"Uncertain: the best guess is {name} ({probability:.0%}), but {'; '.join(uncertain_reasons)}. "

@@ -164,6 +164,20 @@ def test_verdict_sentences():
     assert verdict_text("other_class", 0.7, [], []) == "Other class (70%)."
 
 
+def test_a_tumour_of_uncertain_type_is_called_a_tumour_first():
+    # Br35H-like: the model is sure of a tumour, not of its type.
+    split = {"glioma": 0.50, "meningioma": 0.44, "notumor": 0.02, "pituitary": 0.04}
+    verdict = verdict_text("glioma", 0.50, [], ["it leads meningioma by only 6%"], split)
+    assert verdict.startswith("Tumour, type uncertain: the three tumour types together get 98%; the best guess "
+                              "of the type is glioma (50%)")
+    # Not when a tumour itself is in doubt, nor for a model with other classes, nor when not uncertain.
+    doubtful = {"glioma": 0.45, "meningioma": 0.15, "notumor": 0.38, "pituitary": 0.02}
+    assert verdict_text("glioma", 0.45, [], ["it leads notumor by only 7%"], doubtful).startswith("Uncertain:")
+    other = {"a": 0.5, "b": 0.5}
+    assert verdict_text("a", 0.5, [], ["it leads b by only 0%"], other).startswith("Uncertain:")
+    assert verdict_text("glioma", 0.95, [], [], {**split, "glioma": 0.95}).startswith("Glioma (95%)")
+
+
 # --- loading errors ---------------------------------------------------------------------------
 
 
