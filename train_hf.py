@@ -86,7 +86,7 @@ class DataTrainingArguments:
         "help": "Folder of tumour masks mirroring a local collection's files (PNG, 0/255), e.g. "
                 "../shared/data/brain-tumor-mri-v1-masks; used on training slices only, with --mask_loss_weight."})
     augmentations: str | None = field(default=None, metadata={
-        "help": "Comma-separated augmentation groups (brain_tumor/augment.py's catalogue), or 'none'; default: all."})
+        "help": "Augmentation groups (brain_tumor/augment.py): all (default), none, or names; name=0.5 sets a share."})
     train_resize: str = field(default="processor", metadata={
         "help": "How training resizes to the input size: 'processor' (Pillow, as the image processor and so "
                 "pipeline() do) or 'cv2' (OpenCV bilinear, no antialiasing)."})

@@ -104,13 +104,38 @@ DEFAULT_AUGMENTATIONS: tuple[str, ...] = tuple(AUGMENTATIONS)
 
 
 def check_augmentations(names: Sequence[str]) -> tuple[str, ...]:
-    """Validated group names, in pipeline order, without repeats."""
-    if isinstance(names, str):  # "geometry,remap" from a command line; "none" or "" for no augmentation
+    """Validated groups, in pipeline order, without repeats: "name", or "name=P" to apply the group
+    to a share P of images instead of its catalogue share; "all" stands for every group."""
+    if isinstance(names, str):  # "geometry,remap=0.5" from a command line; "none" or "" for no augmentation
         names = [name.strip() for name in names.split(",") if name.strip() not in ("", "none")]
-    unknown = [name for name in names if name not in AUGMENTATIONS]
-    if unknown:
-        raise ValueError(f"Unknown augmentation group(s) {unknown}; known groups: {', '.join(AUGMENTATIONS)}.")
-    return tuple(name for name in AUGMENTATIONS if name in names)
+    chosen = {}
+    for item in names:
+        if item == "all":
+            chosen.update({name: chosen.get(name) for name in AUGMENTATIONS})
+            continue
+        name, _, share_text = item.partition("=")
+        if name not in AUGMENTATIONS:
+            raise ValueError(f"Unknown augmentation group {name!r}; known groups: {', '.join(AUGMENTATIONS)} "
+                             "(or all), each optionally as name=share, e.g. remap=0.5.")
+        chosen[name] = _share_of(item, share_text) if share_text else chosen.get(name)
+    return tuple(name if chosen[name] is None else f"{name}={chosen[name]:g}" for name in AUGMENTATIONS
+                 if name in chosen)
+
+
+def _share_of(item: str, text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not 0.0 <= value <= 1.0:
+        raise ValueError(f"Augmentation {item!r}: the share after '=' must be a number from 0 to 1.")
+    return value
+
+
+def group_and_share(item: str) -> tuple[str, float]:
+    """("remap", 0.5) for "remap=0.5"; the catalogue's share for a bare name."""
+    name, _, share_text = item.partition("=")
+    return name, float(share_text) if share_text else AUGMENTATIONS[name].probability
 
 
 def check_train_resize(train_resize: str) -> str:
@@ -133,9 +158,9 @@ def build_pipeline(augmentations: Sequence[str], height: int, width: int, train_
 
     `always` applies every group to every image (tests, contact sheets), not at its probability.
     """
-    names = check_augmentations(augmentations)
-    stage = {s: [AUGMENTATIONS[n].build(1.0 if always else AUGMENTATIONS[n].probability) for n in names
-                 if AUGMENTATIONS[n].stage == s] for s in (FRAMING, CONTRAST)}
+    groups = [group_and_share(item) for item in check_augmentations(augmentations)]
+    stage = {s: [AUGMENTATIONS[n].build(1.0 if always else p) for n, p in groups if AUGMENTATIONS[n].stage == s]
+             for s in (FRAMING, CONTRAST)}
     pipeline = A.Compose([*stage[FRAMING], final_resize(height, width, train_resize, resample), *stage[CONTRAST]])
     reseed(pipeline, seed)
     return pipeline
@@ -154,21 +179,16 @@ def reseed(pipeline: A.Compose, seed: int) -> None:
 def describe_augmentation(augmentations: Sequence[str] = DEFAULT_AUGMENTATIONS,
                           train_resize: str = "processor") -> str:
     """The model card's paragraph on training augmentation, generated from the catalogue."""
-    names = check_augmentations(augmentations)
+    groups = [group_and_share(item) for item in check_augmentations(augmentations)]
     resize = ("Pillow with the image processor's own resampling (antialiased), as at serving time"
               if check_train_resize(train_resize) == "processor" else "cv2 bilinear (not antialiased)")
-    if not names:
+    if not groups:
         return f"No augmentation: training images are only resized ({resize}) and normalised."
 
     def items(stage: str) -> str:
-        groups = [(name, AUGMENTATIONS[name]) for name in names if AUGMENTATIONS[name].stage == stage]
-        return "; ".join(f"`{name}` ({share(group)} of images): {group.description}"
-                         for name, group in groups) or "none"
+        return "; ".join(f"`{name}` ({p * 100:.0f} % of images): {AUGMENTATIONS[name].description}"
+                         for name, p in groups if AUGMENTATIONS[name].stage == stage) or "none"
 
     return (f"Augmentation (training only), each group applied at random to the stated share of images. "
             f"Framing, at the image's own size: {items(FRAMING)}. Then one resize to the model's input: "
             f"{resize}. Contrast: {items(CONTRAST)}. Evaluation uses the image processor alone.")
-
-
-def share(group: Augmentation) -> str:
-    return f"{group.probability * 100:.0f} %"

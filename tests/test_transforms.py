@@ -210,3 +210,16 @@ def test_augmentation_names_are_checked_and_put_in_pipeline_order():
     assert check_augmentations("none") == ()
     with pytest.raises(ValueError, match="Unknown augmentation group.*'rotate'.*known groups: geometry"):
         check_augmentations(["rotate"])
+
+
+def test_a_groups_share_of_images_can_be_set_by_name():
+    everything = check_augmentations("all,remap=0.5,invert=1")
+    assert len(everything) == len(AUGMENTATIONS) and "remap=0.5" in everything and "invert=1" in everything
+    assert check_augmentations("invert=0.3,invert") == ("invert=0.3",)  # a bare repeat keeps the share given
+    for bad in ("remap=1.5", "remap=often"):
+        with pytest.raises(ValueError, match="the share after '=' must be a number from 0 to 1"):
+            check_augmentations(bad)
+    assert "`remap` (50 % of images)" in describe_augmentation(everything)
+    image = np.random.default_rng(0).integers(0, 256, (64, 64, 3), dtype=np.uint8)
+    never, always = (build_pipeline([f"invert={p}"], 64, 64)(image=image)["image"] for p in (0, 1))
+    np.testing.assert_array_equal(always, 255 - never)
