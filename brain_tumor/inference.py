@@ -210,11 +210,12 @@ class Predictor:
         not_mri += checks_lib.feature_distance_reasons(features, self.checks.get("feature_distance"))
         uncertain = checks_lib.uncertainty_reasons(probs, self.labels, self.checks["uncertainty"])
         label = self.labels[index]
+        probabilities = {name: float(p) for name, p in zip(self.labels, probs)}
         return Prediction(
-            probabilities={name: float(p) for name, p in zip(self.labels, probs)},
+            probabilities=probabilities,
             label=label,
             probability=float(top),
-            verdict=verdict_text(label, float(top), not_mri, uncertain, dict(zip(self.labels, map(float, probs)))),
+            verdict=verdict_text(label, float(top), not_mri, uncertain, probabilities),
             uncertain=bool(uncertain),
             uncertain_reasons=uncertain,
             not_mri=bool(not_mri),
