@@ -17,7 +17,7 @@ import json
 import logging
 import shlex
 import sys
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -28,7 +28,7 @@ from brain_tumor import hub
 from brain_tumor import pretrained
 from brain_tumor.augment import DEFAULT_AUGMENTATIONS, check_augmentations, describe_augmentation
 from brain_tumor.calibration import fit_temperature
-from brain_tumor.card import write_model_card
+from brain_tumor.card import describe_training, write_model_card
 from brain_tumor.checks import save_checks
 from brain_tumor.data import subsample
 from brain_tumor.evaluation import compute_metrics, evaluate_groups
@@ -39,6 +39,7 @@ from brain_tumor.modeling import PRESETS, build_from_checkpoint, build_from_conf
 from brain_tumor.recipe import collection_name, load_splits, make_recipe, save_recipe
 from brain_tumor.training import BrainTumorTrainer
 from brain_tumor.transforms import collate, make_eval_transform, make_train_transform
+from brain_tumor.transplant import LesionBank
 
 logger = logging.getLogger("train_hf")
 DEFAULT_CHECKPOINT = "facebook/convnext-tiny-224"
@@ -87,6 +88,9 @@ class DataTrainingArguments:
                 "../shared/data/brain-tumor-mri-v1-masks; used on training slices only, with --mask_loss_weight."})
     augmentations: str | None = field(default=None, metadata={
         "help": "Augmentation groups (brain_tumor/augment.py): all (default), none, or names; name=0.5 sets a share."})
+    lesion_transplant: float = field(default=0.0, metadata={
+        "help": "Share of no-tumour training slices that get a masked tumour from the training split pasted in "
+                "and train as 'some tumour' (brain_tumor/transplant.py; needs --masks_name_or_path). 0: off."})
     train_resize: str = field(default="processor", metadata={
         "help": "How training resizes to the input size: 'processor' (Pillow, as the image processor and so "
                 "pipeline() do) or 'cv2' (OpenCV bilinear, no antialiasing)."})
@@ -115,6 +119,8 @@ class DataTrainingArguments:
                             ("flat_test_fraction", self.flat_test_fraction)):
             if not 0 < value < 0.5:
                 raise ValueError(f"--{name} must be in (0, 0.5), got {value}.")
+        if not 0 <= self.lesion_transplant <= 1 or (self.lesion_transplant and not self.masks_name_or_path):
+            raise ValueError("--lesion_transplant must be a share from 0 to 1 and needs --masks_name_or_path.")
         if not 0 < self.near_duplicate_threshold <= 1:
             raise ValueError(f"--near_duplicate_threshold must be in (0, 1], got {self.near_duplicate_threshold}.")
         if self.dataset_card_id is None:
@@ -192,8 +198,9 @@ def main(argv=None) -> dict:
 
     augmentations = check_augmentations(data_args.augmentations or DEFAULT_AUGMENTATIONS)
     # with_transform returns new views: `splits` itself stays raw for the checks fitted below.
+    lesions = LesionBank.from_dataset(train) if data_args.lesion_transplant else None
     train = train.with_transform(make_train_transform(image_processor, training_args.seed, augmentations,
-                                                      data_args.train_resize))
+                                                      data_args.train_resize, lesions, data_args.lesion_transplant))
     evaluation_sets = {name: split.with_transform(make_eval_transform(image_processor))
                        for name, split in evaluation_sets.items()}
 
@@ -259,7 +266,8 @@ def main(argv=None) -> dict:
             audit=splits.audit, dataset=data_args.dataset_card_id, command=command, base_model=hub_base_model(model_args),
             model_ref=training_args.hub_model_id or str(output_dir),
             starting_point=describe_starting_point(model_args),
-            training_details=describe_training(training_args, augmentations, data_args.train_resize))
+            training_details=describe_training(training_args, describe_augmentation(
+                augmentations, data_args.train_resize, data_args.lesion_transplant, lesions)))
         if push_to_hub:
             url = hub.push_folder(output_dir, training_args.hub_model_id or output_dir.name,
                                   private=training_args.hub_private_repo, token=training_args.hub_token)
@@ -284,16 +292,6 @@ def hub_base_model(model_args: ModelArguments) -> str | None:
     if model_args.config_name or Path(source).expanduser().exists() or pretrained.source_kind(source):
         return None  # from a config, or a local / converted start
     return source
-
-
-def describe_training(training_args: TrainingArguments, augmentations, train_resize: str) -> str:
-    keys = ("num_train_epochs", "max_steps", "per_device_train_batch_size", "learning_rate", "weight_decay",
-            "lr_scheduler_type", "warmup_steps", "label_smoothing_factor", "seed", "metric_for_best_model")
-    # Enums (the scheduler type) print as their value, as on the command line.
-    settings = ", ".join(f"`{k}={getattr(v, 'value', v)}`" for k, v in asdict(training_args).items() if k in keys)
-    mask = (f" Mask loss weight {training_args.mask_loss_weight} (the true class's activation map is pushed inside "
-            "the expert tumour mask on training slices that have one)." if training_args.mask_loss_weight else "")
-    return describe_augmentation(augmentations, train_resize) + mask + f"\n\nSettings: {settings}."
 
 
 if __name__ == "__main__":

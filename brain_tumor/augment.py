@@ -25,6 +25,7 @@ import numpy as np
 from PIL import Image
 
 from .augment_ops import BiasField, BurnInText, PilResize, RandomAreaCrop, RandomIntensityRemap
+from .transplant import describe_transplant
 
 FRAMING, CONTRAST = "framing", "contrast"
 TRAIN_RESIZES = ("processor", "cv2")
@@ -177,13 +178,15 @@ def reseed(pipeline: A.Compose, seed: int) -> None:
 
 
 def describe_augmentation(augmentations: Sequence[str] = DEFAULT_AUGMENTATIONS,
-                          train_resize: str = "processor") -> str:
-    """The model card's paragraph on training augmentation, generated from the catalogue."""
+                          train_resize: str = "processor", transplant_share: float = 0.0, lesions=None) -> str:
+    """The model card's paragraph on training augmentation, generated from the catalogue (and, with
+    a lesion bank, the transplant's sentence)."""
+    transplant = f" {describe_transplant(transplant_share, len(lesions.lesions))}" if lesions else ""
     groups = [group_and_share(item) for item in check_augmentations(augmentations)]
     resize = ("Pillow with the image processor's own resampling (antialiased), as at serving time"
               if check_train_resize(train_resize) == "processor" else "cv2 bilinear (not antialiased)")
     if not groups:
-        return f"No augmentation: training images are only resized ({resize}) and normalised."
+        return f"No augmentation: training images are only resized ({resize}) and normalised.{transplant}"
 
     def items(stage: str) -> str:
         return "; ".join(f"`{name}` ({p * 100:.0f} % of images): {AUGMENTATIONS[name].description}"
@@ -191,4 +194,4 @@ def describe_augmentation(augmentations: Sequence[str] = DEFAULT_AUGMENTATIONS,
 
     return (f"Augmentation (training only), each group applied at random to the stated share of images. "
             f"Framing, at the image's own size: {items(FRAMING)}. Then one resize to the model's input: "
-            f"{resize}. Contrast: {items(CONTRAST)}. Evaluation uses the image processor alone.")
+            f"{resize}. Contrast: {items(CONTRAST)}.{transplant} Evaluation uses the image processor alone.")

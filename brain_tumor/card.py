@@ -5,6 +5,7 @@ Every number in the card comes from the `results` dict that `train_hf.py` measur
 
 from __future__ import annotations
 
+from dataclasses import asdict
 from pathlib import Path
 
 from huggingface_hub import EvalResult, ModelCard, ModelCardData
@@ -176,3 +177,14 @@ def write_model_card(output_dir: str | Path, *, model_name: str, results: dict, 
     path = Path(output_dir) / "README.md"
     card.save(path)
     return path
+
+
+def describe_training(training_args, augmentation_text: str) -> str:
+    """The card's training paragraph: the augmentation text, the mask loss and the Trainer settings."""
+    keys = ("num_train_epochs", "max_steps", "per_device_train_batch_size", "learning_rate", "weight_decay",
+            "lr_scheduler_type", "warmup_steps", "label_smoothing_factor", "seed", "metric_for_best_model")
+    # Enums (the scheduler type) print as their value, as on the command line.
+    settings = ", ".join(f"`{k}={getattr(v, 'value', v)}`" for k, v in asdict(training_args).items() if k in keys)
+    mask = (f" Mask loss weight {training_args.mask_loss_weight} (the true class's activation map is pushed inside "
+            "the expert tumour mask on training slices that have one)." if training_args.mask_loss_weight else "")
+    return augmentation_text + mask + f"\n\nSettings: {settings}."

@@ -7,8 +7,9 @@
   activation map of the true class (the last feature map weighted by that class's row of the linear
   head, which is exactly what Grad-CAM computes for a global-average-pooled linear classifier) is
   turned into a spatial distribution by a softmax, and the loss is minus the log of its mass inside
-  the mask. Slices without a mask (`notumor`, other collections) add nothing. No extra module is
-  trained, so the saved model is a standard transformers image classifier.
+  the mask. Slices without a mask (`notumor`, other collections) add nothing. A "some tumour" slice
+  with a mask (a pasted tumour, `transplant.py`) is localized with the tumour class the model rates
+  highest. No extra module is trained, so the saved model is a standard transformers image classifier.
 """
 
 from __future__ import annotations
@@ -38,6 +39,13 @@ def class_activation_maps(feature_map: torch.Tensor, model, classes: torch.Tenso
     """(B, h, w) maps: each image's last feature map weighted by its class's row of the head."""
     weights = classifier_layer(model).weight[classes]  # (B, C)
     return torch.einsum("bchw,bc->bhw", feature_map, weights)
+
+
+def localized_class(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    """The class whose map must lie in the mask: the label itself, or, for a coarse label, the
+    allowed class with the largest logit (a pasted tumour has no type to point with)."""
+    allowed = ALLOWED.to(logits.device)[labels]
+    return logits.detach().masked_fill(allowed == 0, float("-inf")).argmax(dim=-1)
 
 
 def mask_attention_loss(cam: torch.Tensor, masks: torch.Tensor) -> torch.Tensor | None:
@@ -77,10 +85,9 @@ class BrainTumorTrainer(Trainer):
         loss = partial_label_loss(outputs.logits, labels, self.args.label_smoothing_factor)
         if use_masks:
             feature_map = getattr(captured["out"], "last_hidden_state", None)
-            fine = labels < len(CLASS_NAMES)  # coarse rows name no class to localize
-            if feature_map is not None and feature_map.ndim == 4 and fine.any():
-                cam = class_activation_maps(feature_map[fine], inner, labels[fine])
-                extra = mask_attention_loss(cam, masks[fine])
+            if feature_map is not None and feature_map.ndim == 4:
+                cam = class_activation_maps(feature_map, inner, localized_class(outputs.logits, labels))
+                extra = mask_attention_loss(cam, masks)
                 if extra is not None:
                     loss = loss + self.mask_loss_weight * extra
         return (loss, outputs) if return_outputs else loss

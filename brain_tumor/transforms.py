@@ -6,6 +6,8 @@ processor's size: by default with the processor's own resampling (Pillow, antial
 training and serving see equally smooth pixels; `train_resize="cv2"` keeps the earlier cv2
 bilinear resize, to measure the difference (issue 10). Mean and std come from the processor.
 Training rows may carry a tumour mask; it is moved with the image by every geometric step.
+With a lesion bank (`transplant.py`), a share of the no-tumour slices get a real tumour pasted in
+first and become "some tumour" rows with that tumour's mask.
 """
 
 from __future__ import annotations
@@ -17,6 +19,10 @@ import torch
 from PIL import Image
 
 from .augment import DEFAULT_AUGMENTATIONS, build_pipeline, reseed
+from .labels import ANY_TUMOR_ID, CLASS_NAMES
+from .transplant import LesionBank
+
+NOTUMOR_ID = CLASS_NAMES.index("notumor")
 
 UNKNOWN_MASK = -1.0  # fills the mask tensor of a row that has no mask
 
@@ -36,8 +42,14 @@ class TrainTransform:
     size (and an HxW float mask in {0, 1} at that size)."""
 
     def __init__(self, image_processor, seed: int = 0, augmentations: Sequence[str] = DEFAULT_AUGMENTATIONS,
-                 train_resize: str = "processor"):
+                 train_resize: str = "processor", lesions: LesionBank | None = None, transplant_share: float = 0.0):
+        if not 0.0 <= transplant_share <= 1.0:
+            raise ValueError(f"The lesion transplant share must be from 0 to 1, not {transplant_share}.")
+        if transplant_share and lesions is None:
+            raise ValueError("A lesion transplant share needs a lesion bank (tumour slices with masks).")
         self.height, self.width = processor_size(image_processor)
+        self.lesions, self.transplant_share = lesions, transplant_share
+        self.rng = np.random.default_rng(seed)
         self.mean = np.asarray(image_processor.image_mean, dtype=np.float32)
         self.std = np.asarray(image_processor.image_std, dtype=np.float32)
         self.seed = seed
@@ -53,6 +65,18 @@ class TrainTransform:
         if torch_seed != self._torch_seed:
             self._torch_seed = torch_seed
             reseed(self.augment, (self.seed + torch_seed) % 2**32)
+            self.rng = np.random.default_rng((self.seed + torch_seed) % 2**32)
+
+    def maybe_transplant(self, image: Image.Image, mask: Image.Image | None, label: int):
+        """(image, mask, label), where a share of no-tumour slices become the same slice with a pasted
+        tumour, its mask and the label "some tumour" (`transplant.py` says why)."""
+        if not self.transplant_share or label != NOTUMOR_ID:
+            return image, mask, label
+        self._reseed_for_worker()
+        if self.rng.random() >= self.transplant_share:
+            return image, mask, label
+        pasted = self.lesions.paste(image, self.rng)
+        return (image, mask, label) if pasted is None else (*pasted, ANY_TUMOR_ID)
 
     def __call__(self, image: Image.Image, mask: Image.Image | None = None):
         """The image tensor; given a mask, an (image tensor, mask tensor) pair."""
@@ -82,20 +106,23 @@ def mask_array(mask: Image.Image, image_size: tuple[int, int]) -> np.ndarray:
 
 
 def make_train_transform(image_processor, seed: int = 0, augmentations: Sequence[str] = DEFAULT_AUGMENTATIONS,
-                         train_resize: str = "processor"):
+                         train_resize: str = "processor", lesions: LesionBank | None = None,
+                         transplant_share: float = 0.0):
     """A `Dataset.set_transform` function for training batches.
 
     Batch columns: "image" (PIL), "label", optional "mask" (PIL 0/255 or None per row). Output:
     "pixel_values", "labels", and with a "mask" column "masks" (HxW float, 1 tumour, 0 not, all -1
-    for a row without a mask).
+    for a row without a mask). With `lesions` and a `transplant_share`, that share of no-tumour rows
+    is drawn with a pasted tumour (label ANY_TUMOR_ID, the pasted mask).
     """
-    transform = TrainTransform(image_processor, seed, augmentations, train_resize)
+    transform = TrainTransform(image_processor, seed, augmentations, train_resize, lesions, transplant_share)
 
     def apply(batch):
-        if "mask" not in batch:
-            return {"pixel_values": [transform(image) for image in batch["image"]], "labels": batch["label"]}
-        pixel_values, masks = [], []
-        for image, mask in zip(batch["image"], batch["mask"]):
+        with_masks = "mask" in batch or transform.transplant_share > 0  # a pasted tumour brings its mask
+        rows = zip(batch["image"], batch.get("mask") or [None] * len(batch["image"]), batch["label"])
+        pixel_values, masks, labels = [], [], []
+        for image, mask, label in rows:
+            image, mask, label = transform.maybe_transplant(image, mask, label)
             if mask is None:
                 pixel_values.append(transform(image))
                 masks.append(transform.unknown_mask())
@@ -103,7 +130,8 @@ def make_train_transform(image_processor, seed: int = 0, augmentations: Sequence
                 pixels, mask_tensor = transform(image, mask)
                 pixel_values.append(pixels)
                 masks.append(mask_tensor)
-        return {"pixel_values": pixel_values, "labels": batch["label"], "masks": masks}
+            labels.append(label)
+        return {"pixel_values": pixel_values, "labels": labels, **({"masks": masks} if with_masks else {})}
 
     return apply
 

@@ -1,0 +1,167 @@
+"""Lesion transplant: a real, expert-masked tumour pasted into a no-tumour slice of another source.
+
+Why: in the benchmark the tumour classes and `notumor` come from different collections, so the
+framing and sequence of a slice predict its answer ("Br35H framing means no tumour"). Augmenting
+the whole image cannot break that link: every tumour the model sees is still in a tumour
+collection's frame. Pasting tumours into the no-tumour slices themselves puts tumours in every
+framing, sequence and plane that the no-tumour slices have, so only the lesion can tell the
+classes apart. (Object-level copy-paste of tumours: TumorCP, Yang et al., MICCAI 2021; CarveMix,
+Zhang et al., 2021.)
+
+What a transplant keeps and what it does not:
+- the lesion's texture and its contrast against the tissue around it, rescaled to the host's
+  gray levels, with its polarity flipped at random (a tumour is bright on T2 and FLAIR, dark or
+  ring-enhancing on T1): the sequence must not decide;
+- its size relative to the head, so a 20 % lesion stays a 20 % lesion on a 900 px slice;
+- NOT its type: a pituitary adenoma pasted into the cortex is no pituitary tumour, and a
+  meningioma away from the dura is no meningioma. A pasted slice is labelled "some tumour" (the
+  partial label, `ANY_TUMOR`), and its pasted mask feeds the mask loss.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+from PIL import Image
+
+from .labels import CLASS_NAMES, TUMOR_CLASSES
+
+TUMOR_IDS = frozenset(CLASS_NAMES.index(name) for name in TUMOR_CLASSES)
+_MIN_LESION_PIXELS = 12  # a mask smaller than this is too small to carry a lesion
+_MIN_HEAD_PIXELS = 400  # a 'head' smaller than 20 x 20 pixels is a thresholding failure
+
+
+@dataclass(frozen=True)
+class Lesion:
+    """One donor lesion, cut out of its slice with a margin of surrounding tissue."""
+
+    pixels: np.ndarray  # float32 gray crop, donor's gray levels
+    mask: np.ndarray  # bool crop, True on the tumour
+    background: float  # median gray of the tissue ring around the tumour
+    spread: float  # inter-quartile range of the donor's head (its gray-level scale)
+    head_size: float  # sqrt of the donor head's area in pixels (its spatial scale)
+
+
+def gray(image: Image.Image | np.ndarray) -> np.ndarray:
+    array = np.asarray(image.convert("L") if isinstance(image, Image.Image) else image)
+    return array.mean(axis=2) if array.ndim == 3 else array.astype(np.float32)
+
+
+def head_region(gray_image: np.ndarray) -> np.ndarray:
+    """The head as one filled blob: Otsu's threshold, the largest component, holes filled."""
+    smooth = cv2.GaussianBlur(np.clip(gray_image, 0, 255).astype(np.uint8), (5, 5), 0)
+    _, binary = cv2.threshold(smooth, 0, 1, cv2.THRESH_BINARY + cv2.THRESH_OTSU)
+    count, labels, stats, _ = cv2.connectedComponentsWithStats(binary, connectivity=8)
+    if count < 2:
+        return np.zeros(gray_image.shape, bool)
+    largest = 1 + int(np.argmax(stats[1:, cv2.CC_STAT_AREA]))
+    blob = (labels == largest).astype(np.uint8)
+    contours, _ = cv2.findContours(blob, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
+    filled = np.zeros_like(blob)
+    cv2.drawContours(filled, contours, -1, 1, thickness=cv2.FILLED)
+    return filled.astype(bool)
+
+
+def _spread(values: np.ndarray) -> float:
+    low, high = np.percentile(values, (25, 75))
+    return float(max(high - low, 8.0))  # floor: a nearly flat head would blow the rescale up
+
+
+def cut_lesion(image: Image.Image, mask: Image.Image) -> Lesion | None:
+    """The lesion of a masked tumour slice, or None when the mask or the head is unusable."""
+    pixels, tumour = gray(image), np.asarray(mask.convert("L")) > 127
+    head = head_region(pixels)
+    if tumour.sum() < _MIN_LESION_PIXELS or head.sum() < _MIN_HEAD_PIXELS:
+        return None
+    margin = max(3, int(0.25 * np.sqrt(tumour.sum())))
+    kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * margin + 1,) * 2)
+    around = cv2.dilate(tumour.astype(np.uint8), kernel).astype(bool)
+    ring = around & ~tumour & head
+    if ring.sum() < _MIN_LESION_PIXELS:
+        return None
+    rows, cols = np.nonzero(around)
+    box = slice(rows.min(), rows.max() + 1), slice(cols.min(), cols.max() + 1)
+    return Lesion(pixels=pixels[box].astype(np.float32), mask=tumour[box], background=float(np.median(pixels[ring])),
+                  spread=_spread(pixels[head]), head_size=float(np.sqrt(head.sum())))
+
+
+class LesionBank:
+    """Donor lesions from a training split's masked tumour slices, and the paste that uses them."""
+
+    def __init__(self, lesions: list[Lesion]):
+        if not lesions:
+            raise ValueError("Lesion transplant needs tumour slices with masks in the training split "
+                             "(--masks_name_or_path); none was usable.")
+        self.lesions = lesions
+
+    @classmethod
+    def from_dataset(cls, dataset) -> LesionBank:
+        """Every usable lesion of the rows that have a tumour label and a mask (decoded once)."""
+        if "mask" not in dataset.column_names:
+            raise ValueError("Lesion transplant needs a 'mask' column: pass --masks_name_or_path.")
+        labels = np.asarray(dataset["label"])
+        rows = [int(i) for i in np.flatnonzero(np.isin(labels, list(TUMOR_IDS)))]
+        lesions = []
+        for row in dataset.select(rows).select_columns(["image", "mask"]):
+            if row["mask"] is not None:
+                lesion = cut_lesion(row["image"], row["mask"])
+                if lesion is not None:
+                    lesions.append(lesion)
+        return cls(lesions)
+
+    def paste(self, host: Image.Image, rng: np.random.Generator) -> tuple[Image.Image, Image.Image] | None:
+        """(RGB slice with a tumour in it, its 0/255 mask), or None when the host has no room for one."""
+        lesion = self.lesions[int(rng.integers(len(self.lesions)))]
+        host_gray = gray(host)
+        head = head_region(host_gray)
+        if head.sum() < _MIN_HEAD_PIXELS:
+            return None
+        # Same size relative to the head as in the donor, give or take a quarter.
+        scale = np.sqrt(head.sum()) / lesion.head_size * rng.uniform(0.8, 1.25)
+        height, width = (max(3, round(n * scale)) for n in lesion.pixels.shape)
+        pixels = cv2.resize(lesion.pixels, (width, height), interpolation=cv2.INTER_LINEAR)
+        tumour = cv2.resize(lesion.mask.astype(np.uint8), (width, height), interpolation=cv2.INTER_NEAREST)
+        if rng.random() < 0.5:
+            pixels, tumour = pixels[:, ::-1], tumour[:, ::-1]
+        if rng.random() < 0.5:
+            pixels, tumour = pixels[::-1], tumour[::-1]
+        if tumour.sum() < _MIN_LESION_PIXELS or height >= host_gray.shape[0] or width >= host_gray.shape[1]:
+            return None
+        # Centre inside the brain, not on the skull: the head eroded by half the lesion and a skull's width.
+        inset = int(max(height, width) / 2 + 0.06 * np.sqrt(head.sum()))
+        kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * inset + 1,) * 2)
+        centres = np.argwhere(cv2.erode(head.astype(np.uint8), kernel) > 0)
+        centres = centres[(centres[:, 0] >= height // 2) & (centres[:, 0] < host_gray.shape[0] - (height + 1) // 2)
+                          & (centres[:, 1] >= width // 2) & (centres[:, 1] < host_gray.shape[1] - (width + 1) // 2)]
+        if not len(centres):
+            return None
+        row, col = centres[int(rng.integers(len(centres)))]
+        box = slice(row - height // 2, row - height // 2 + height), slice(col - width // 2, col - width // 2 + width)
+
+        # The lesion's contrast against its surroundings, in units of each head's gray-level spread,
+        # laid on the host's own tissue level there; polarity and gain at random.
+        target = host_gray[box]
+        ring = ~tumour.astype(bool)
+        host_level = float(np.median(target[ring])) if ring.any() else float(np.median(target))
+        gain = rng.uniform(0.7, 1.3) * (1.0 if rng.random() < 0.5 else -1.0)
+        contrast = (pixels - lesion.background) / lesion.spread * _spread(host_gray[head]) * gain
+        lesion_pixels = host_level + contrast
+        # Soft edge: full weight on the tumour, fading over a few pixels into the host.
+        sigma = max(1.0, 0.08 * np.sqrt(tumour.sum()))
+        alpha = np.clip(cv2.GaussianBlur(tumour.astype(np.float32), (0, 0), sigma) * 1.5, 0, 1)
+        out = host_gray.copy()
+        out[box] = np.clip(target + alpha * (lesion_pixels - target), 0, 255)
+        mask = np.zeros(host_gray.shape, np.uint8)
+        mask[box] = tumour.astype(np.uint8) * 255
+        rgb = np.repeat(np.round(out).astype(np.uint8)[..., None], 3, axis=2)
+        return Image.fromarray(rgb), Image.fromarray(mask, mode="L")
+
+
+def describe_transplant(share: float, donors: int) -> str:
+    """The model card's sentence on the transplant."""
+    return (f"Lesion transplant: {share * 100:.0f} % of no-tumour training slices, drawn anew each epoch, get one of "
+            f"{donors} expert-masked training tumours pasted inside the head (size relative to the head kept, "
+            "contrast against the surrounding tissue rescaled to the host, polarity at random, soft edge) before "
+            "the augmentation above, and train as 'some tumour' (partial label) with the pasted mask.")

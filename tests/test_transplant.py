@@ -1,0 +1,118 @@
+import numpy as np
+import pytest
+import torch
+from datasets import Dataset, Features, Image as ImageFeature, Value
+from PIL import Image
+
+from brain_tumor.labels import ANY_TUMOR_ID, CLASS_NAMES
+from brain_tumor.modeling import build_from_config
+from brain_tumor.transforms import make_train_transform
+from brain_tumor.transplant import LesionBank, cut_lesion, head_region
+
+GLIOMA, NOTUMOR = CLASS_NAMES.index("glioma"), CLASS_NAMES.index("notumor")
+
+
+def head_slice(size: int, radius: float, lesion: tuple[int, int, int] | None = None, seed: int = 0):
+    """A gray disc 'head' (level 100, noise) on black; optionally a bright square lesion (row, col, side)
+    and its 0/255 mask."""
+    rng = np.random.default_rng(seed)
+    y, x = np.mgrid[0:size, 0:size]
+    head = (y - size / 2) ** 2 + (x - size / 2) ** 2 < radius**2
+    image = head * (100 + rng.normal(0, 6, (size, size)))
+    mask = np.zeros((size, size), np.uint8)
+    if lesion is not None:
+        row, col, side = lesion
+        image[row:row + side, col:col + side] = 200
+        mask[row:row + side, col:col + side] = 255
+    return Image.fromarray(np.clip(image, 0, 255).astype(np.uint8)).convert("RGB"), Image.fromarray(mask)
+
+
+@pytest.fixture(scope="module")
+def bank():
+    image, mask = head_slice(96, 40, lesion=(40, 30, 12))
+    return LesionBank([cut_lesion(image, mask)])
+
+
+def test_head_region_is_the_filled_disc():
+    image, _ = head_slice(96, 40)
+    head = head_region(np.asarray(image.convert("L")).astype(np.float32))
+    expected = np.pi * 40**2
+    assert abs(head.sum() - expected) / expected < 0.05
+    assert head[48, 48] and not head[2, 2]
+
+
+def test_cut_lesion_keeps_the_tumour_and_a_ring_of_tissue():
+    image, mask = head_slice(96, 40, lesion=(40, 30, 12))
+    lesion = cut_lesion(image, mask)
+    assert lesion.mask.sum() == 12 * 12
+    assert lesion.pixels.shape == lesion.mask.shape and lesion.pixels.shape[0] > 12  # a margin around it
+    assert lesion.background == pytest.approx(100, abs=6)  # the tissue around it, not the tumour
+    assert lesion.head_size == pytest.approx(np.sqrt(np.pi) * 40, rel=0.05)
+
+
+def test_cut_lesion_refuses_an_empty_mask():
+    image, _ = head_slice(96, 40)
+    assert cut_lesion(image, Image.new("L", image.size)) is None
+
+
+def test_paste_puts_the_tumour_inside_the_host_head_scaled_to_it_and_changes_nothing_far_from_it(bank):
+    host, _ = head_slice(192, 80, seed=1)  # a head twice the donor's diameter
+    before = np.asarray(host.convert("L")).astype(int)
+    rng = np.random.default_rng(0)
+    for _ in range(20):
+        image, mask = bank.paste(host, rng)
+        assert image.size == host.size and image.mode == "RGB" and mask.size == host.size
+        tumour = np.asarray(mask) > 0
+        after = np.asarray(image.convert("L")).astype(int)
+        # Twice the head diameter: about four times the donor's 144 tumour pixels (scale 0.8-1.25 each way).
+        assert 4 * 144 * 0.8**2 * 0.8 <= tumour.sum() <= 4 * 144 * 1.25**2 * 1.2
+        assert head_region(before.astype(np.float32))[tumour].all()  # inside the head
+        rows, cols = np.nonzero(tumour)
+        far = np.ones_like(tumour)
+        far[max(rows.min() - 12, 0):rows.max() + 13, max(cols.min() - 12, 0):cols.max() + 13] = False
+        assert np.array_equal(after[far], before[far])
+        assert np.abs(after[tumour] - before[tumour]).mean() > 30  # the lesion stands out (either polarity)
+
+
+def test_paste_gives_up_on_a_host_without_a_head(bank):
+    assert bank.paste(Image.new("RGB", (96, 96)), np.random.default_rng(0)) is None
+
+
+def test_a_lesion_bank_needs_masked_tumour_rows():
+    image, mask = head_slice(64, 26, lesion=(24, 24, 8))
+    features = Features({"image": ImageFeature(), "label": Value("int64")})
+    no_masks = Dataset.from_dict({"image": [image], "label": [GLIOMA]}, features=features)
+    with pytest.raises(ValueError, match="masks_name_or_path"):
+        LesionBank.from_dataset(no_masks)
+    with_masks = Dataset.from_dict({"image": [image, image], "label": [GLIOMA, NOTUMOR], "mask": [mask, None]},
+                                   features=Features({**features, "mask": ImageFeature()}))
+    assert len(LesionBank.from_dataset(with_masks).lesions) == 1  # the notumor row gives no lesion
+    with pytest.raises(ValueError, match="none was usable"):
+        LesionBank([])
+
+
+def test_train_transform_turns_a_share_of_no_tumour_rows_into_coarse_rows_with_the_pasted_mask(bank):
+    processor = build_from_config("resnet-mini", 48)[1]
+    host, _ = head_slice(96, 40, seed=2)
+    tumour, tumour_mask = head_slice(96, 40, lesion=(30, 30, 10), seed=3)
+    batch = {"image": [host] * 40 + [tumour], "label": [NOTUMOR] * 40 + [GLIOMA], "mask": [None] * 40 + [tumour_mask]}
+    out = make_train_transform(processor, seed=0, augmentations=(), lesions=bank, transplant_share=0.5)(batch)
+    pasted = [i for i, label in enumerate(out["labels"]) if label == ANY_TUMOR_ID]
+    assert 10 <= len(pasted) <= 30  # about half, seeded
+    assert set(out["labels"]) - {ANY_TUMOR_ID} == {NOTUMOR, GLIOMA} and out["labels"][-1] == GLIOMA
+    for i, mask in enumerate(out["masks"]):
+        assert mask.shape == (48, 48)
+        if i in pasted or i == 40:
+            assert set(torch.unique(mask).tolist()) == {0.0, 1.0}
+        else:
+            assert torch.all(mask == -1)  # no-tumour rows left alone have no mask
+    plain = make_train_transform(processor, seed=0, augmentations=())(batch)
+    assert plain["labels"] == batch["label"]
+
+
+def test_a_transplant_share_needs_a_lesion_bank_and_a_share_from_0_to_1(bank):
+    processor = build_from_config("resnet-mini", 48)[1]
+    with pytest.raises(ValueError, match="lesion bank"):
+        make_train_transform(processor, transplant_share=0.3)
+    with pytest.raises(ValueError, match="from 0 to 1"):
+        make_train_transform(processor, lesions=bank, transplant_share=1.5)
