@@ -7,6 +7,9 @@ samples.png: one row per slice; the original, then draws of the default pipeline
 its own probability), as training sees them. Pixels are shown before normalisation. With --masks,
 each tumour mask that exists is carried through the same draws and its outline drawn in red, to
 check by eye that it stays on the lesion.
+transplant.png (with --masks): one row per no-tumour slice; the original, then draws of the lesion
+transplant (brain_tumor/transplant.py, donors: the masked tumour slices of --dataset's Training/),
+each followed by the same draw with the pasted mask outlined.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ from PIL import Image, ImageDraw, ImageFont
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from brain_tumor.augment import AUGMENTATIONS, DEFAULT_AUGMENTATIONS, build_pipeline  # noqa: E402
+from brain_tumor.transplant import LesionBank, cut_lesion  # noqa: E402
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
@@ -89,6 +93,32 @@ def main() -> None:
     sheet(samples, ["original"] + [f"draw {i + 1}" for i in range(args.samples)], args.size).save(out / "samples.png")
     print("\n".join(f"{path.parent.name}/{path.name}" for path in paths))
     print(f"wrote {out / 'groups.png'} and {out / 'samples.png'}")
+    if args.masks:
+        transplant_sheet(root, args, out / "transplant.png")
+
+
+def transplant_sheet(root: Path, args, path: Path, hosts: int = 8, draws: int = 4, donors: int = 300) -> None:
+    training = root / "Training" if (root / "Training").is_dir() else root
+    tumours = [p for p in pick_slices(training, donors // 3, args.seed) if p.parent.name != "notumor"]
+    lesions = [cut_lesion(Image.open(p), Image.fromarray(m)) for p in tumours
+               if (m := find_mask(p, root, args.masks)) is not None]
+    bank = LesionBank([lesion for lesion in lesions if lesion is not None])
+    rng, resize = np.random.default_rng(args.seed), build_pipeline((), args.size, args.size)
+    rows = []
+    for host_path in random.Random(args.seed).sample(sorted((training / "notumor").iterdir()), hosts):
+        host = Image.open(host_path)
+        row = [resize(image=np.asarray(host.convert("RGB")))["image"]]
+        for _ in range(draws):
+            pasted = bank.paste(host, rng)
+            if pasted is None:
+                row += [np.zeros((args.size, args.size, 3), np.uint8)] * 2
+                continue
+            out = resize(image=np.asarray(pasted[0]), mask=np.asarray(pasted[1]))
+            row += [out["image"], outlined(out["image"], out["mask"])]
+        rows.append(row)
+    headers = ["no tumour"] + [text for i in range(draws) for text in (f"pasted {i + 1}", "its mask")]
+    sheet(rows, headers, args.size).save(path)
+    print(f"wrote {path} ({len(bank.lesions)} donor lesions)")
 
 
 def find_mask(path: Path, root: Path, masks: str | None) -> np.ndarray | None:

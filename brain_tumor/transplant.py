@@ -111,13 +111,22 @@ class LesionBank:
                     lesions.append(lesion)
         return cls(lesions)
 
-    def paste(self, host: Image.Image, rng: np.random.Generator) -> tuple[Image.Image, Image.Image] | None:
-        """(RGB slice with a tumour in it, its 0/255 mask), or None when the host has no room for one."""
-        lesion = self.lesions[int(rng.integers(len(self.lesions)))]
+    def paste(self, host: Image.Image, rng: np.random.Generator,
+              tries: int = 3) -> tuple[Image.Image, Image.Image] | None:
+        """(RGB slice with a tumour in it, its 0/255 mask), or None when the host has no room for one
+        (no head found, or `tries` lesions in a row too large for it)."""
         host_gray = gray(host)
         head = head_region(host_gray)
         if head.sum() < _MIN_HEAD_PIXELS:
             return None
+        for _ in range(tries):
+            pasted = self._place(self.lesions[int(rng.integers(len(self.lesions)))], host_gray, head, rng)
+            if pasted is not None:
+                return pasted
+        return None
+
+    @staticmethod
+    def _place(lesion: Lesion, host_gray: np.ndarray, head: np.ndarray, rng: np.random.Generator):
         # Same size relative to the head as in the donor, give or take a quarter.
         scale = np.sqrt(head.sum()) / lesion.head_size * rng.uniform(0.8, 1.25)
         height, width = (max(3, round(n * scale)) for n in lesion.pixels.shape)
