@@ -56,3 +56,15 @@ def test_default_model_on_a_real_sample_of_the_official_test_split(classify, rea
     # A floor far below the measured figure (0.96 on this sample, 0.986 on the whole split) and far
     # above chance (0.25): it catches a broken model or preprocessing, not a small regression.
     assert accuracy >= 0.85, f"accuracy {accuracy:.3f} on {len(labels)} official-test scans"
+
+
+def test_default_model_saliency_is_a_unit_range_map_the_size_of_the_decoded_slice():
+    from PIL import Image
+
+    from brain_tumor.inference import Predictor
+
+    predictor = Predictor.from_pretrained(brain_tumor.DEFAULT_MODEL)
+    example = next(p for p in EXAMPLES if p.name.startswith("glioma"))
+    saliency = predictor.predict(str(example)).saliency
+    assert saliency.shape == Image.open(example).size[::-1]
+    assert saliency.min() >= 0.0 and saliency.max() == pytest.approx(1.0)
