@@ -25,7 +25,7 @@ import numpy as np
 from PIL import Image
 
 from .augment_ops import BiasField, BurnInText, PilResize, RandomAreaCrop, RandomIntensityRemap
-from .transplant import describe_transplant
+from .transplant import LesionBank, describe_transplant
 
 FRAMING, CONTRAST = "framing", "contrast"
 TRAIN_RESIZES = ("processor", "cv2")
@@ -178,7 +178,8 @@ def reseed(pipeline: A.Compose, seed: int) -> None:
 
 
 def describe_augmentation(augmentations: Sequence[str] = DEFAULT_AUGMENTATIONS,
-                          train_resize: str = "processor", transplant_share: float = 0.0, lesions=None) -> str:
+                          train_resize: str = "processor", transplant_share: float = 0.0,
+                          lesions: LesionBank | None = None) -> str:
     """The model card's paragraph on training augmentation, generated from the catalogue (and, with
     a lesion bank, the transplant's sentence)."""
     transplant = f" {describe_transplant(transplant_share, len(lesions.lesions))}" if lesions else ""
