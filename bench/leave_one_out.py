@@ -56,7 +56,7 @@ def report_rows(name: str, loo: dict | None, full: dict | None) -> list[str]:
                            for p, m in planes.items())
     cells = [name, fmt(held.get("tumour_recall")), fmt(held.get("notumor_specificity")), plane_text,
              str(held.get("images", "")),
-             fmt((loo or {}).get("clean_test", {}).get("accuracy")),
+             fmt((loo or {}).get("clean_test", {}).get("accuracy")), loo_specificity(loo),
              fmt((full or {}).get("clean_test", {}).get("accuracy")),
              fmt((full or {}).get("official_test", {}).get("accuracy"))]
     other = (full or {}).get("clean_test_by_collection", {})
@@ -65,9 +65,22 @@ def report_rows(name: str, loo: dict | None, full: dict | None) -> list[str]:
     return cells
 
 
+def loo_specificity(loo: dict | None) -> str:
+    """No-tumour specificity of the LOO run on every collection's test split that has no-tumour slices:
+    the v1 official test (its clean test keeps only 30 of them) and the others' clean tests."""
+    if not loo:
+        return ""
+    collections = list(loo.get("official_test_by_collection", {}))
+    sources = [(collections[0], loo["official_test_by_collection"])] if collections else []
+    sources += [(c, loo.get("clean_test_by_collection", {})) for c in collections[1:]]
+    return "; ".join(f"{c} {fmt(split[c].get('notumor_specificity'))}" for c, split in sources
+                     if c in split and split[c].get("notumor_specificity") is not None)
+
+
 def write_report(recipes: dict, root: Path, held_out: list[str], output_name: str) -> str:
     header = ["recipe", "held-out tumour recall", "held-out specificity", "held-out by plane", "held-out images",
-              "clean test acc (LOO run)", "clean test acc (all collections)", "official test acc (all collections)",
+              "clean test acc (LOO run)", "no-tumour specificity (LOO run: v1 official test, others' clean test)",
+              "clean test acc (all collections)", "official test acc (all collections)",
               "other collections' clean test (all-collections run)"]
     lines = [f"Held out: {', '.join(held_out)}. Figures from each run's all_results.json under {root}.", "",
              "| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
