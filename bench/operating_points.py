@@ -29,11 +29,10 @@ from sklearn.metrics import roc_auc_score
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from brain_tumor.inference import Predictor  # noqa: E402
-from brain_tumor.labels import CLASS_NAMES  # noqa: E402
+from brain_tumor.labels import NOTUMOR_ID as NOTUMOR  # noqa: E402
 from brain_tumor.recipe import load_splits, read_recipe  # noqa: E402
 
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
-NOTUMOR = CLASS_NAMES.index("notumor")
 SPECIFICITIES = (0.95, 0.90)
 
 

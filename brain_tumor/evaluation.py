@@ -11,10 +11,10 @@ from __future__ import annotations
 import re
 
 import numpy as np
-from .labels import CLASS_NAMES, DATASET_LABELS
+from .labels import CLASS_NAMES, DATASET_LABELS, NOTUMOR_ID
 from .metrics import classification_metrics
 
-NOTUMOR = CLASS_NAMES.index("notumor")
+NOTUMOR = NOTUMOR_ID
 FINE = len(CLASS_NAMES)  # dataset label ids below this are single classes
 # BRISC file names carry the plane: brisc2025_train_02477_no_ax_t1.jpg
 _PLANE = re.compile(r"_(ax|co|sa)_", re.IGNORECASE)

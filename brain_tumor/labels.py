@@ -13,6 +13,7 @@ TUMOR_CLASSES = ("glioma", "meningioma", "pituitary")
 ANY_TUMOR = "tumor"
 DATASET_LABELS = CLASS_NAMES + (ANY_TUMOR,)
 ANY_TUMOR_ID = DATASET_LABELS.index(ANY_TUMOR)
+NOTUMOR_ID = CLASS_NAMES.index("notumor")
 
 DESCRIPTIONS = {
     "glioma": "a tumour growing from the brain's glial (supporting) cells, often inside the brain tissue",

@@ -19,10 +19,8 @@ import torch
 from PIL import Image
 
 from .augment import DEFAULT_AUGMENTATIONS, build_pipeline, reseed
-from .labels import ANY_TUMOR_ID, CLASS_NAMES
+from .labels import ANY_TUMOR_ID, NOTUMOR_ID
 from .transplant import LesionBank
-
-NOTUMOR_ID = CLASS_NAMES.index("notumor")
 
 UNKNOWN_MASK = -1.0  # fills the mask tensor of a row that has no mask
 
@@ -125,7 +123,8 @@ def make_train_transform(image_processor, seed: int = 0, augmentations: Sequence
             image, mask, label = transform.maybe_transplant(image, mask, label)
             if mask is None:
                 pixel_values.append(transform(image))
-                masks.append(transform.unknown_mask())
+                if with_masks:
+                    masks.append(transform.unknown_mask())
             else:
                 pixels, mask_tensor = transform(image, mask)
                 pixel_values.append(pixels)

@@ -26,9 +26,8 @@ import cv2
 import numpy as np
 from PIL import Image
 
-from .labels import CLASS_NAMES, TUMOR_CLASSES
+from .labels import ANY_TUMOR_ID, allowed_classes
 
-TUMOR_IDS = frozenset(CLASS_NAMES.index(name) for name in TUMOR_CLASSES)
 _MIN_LESION_PIXELS = 12  # a mask smaller than this is too small to carry a lesion
 _MIN_HEAD_PIXELS = 400  # a 'head' smaller than 20 x 20 pixels is a thresholding failure
 
@@ -44,9 +43,8 @@ class Lesion:
     head_size: float  # sqrt of the donor head's area in pixels (its spatial scale)
 
 
-def gray(image: Image.Image | np.ndarray) -> np.ndarray:
-    array = np.asarray(image.convert("L") if isinstance(image, Image.Image) else image)
-    return array.mean(axis=2) if array.ndim == 3 else array.astype(np.float32)
+def gray(image: Image.Image) -> np.ndarray:
+    return np.asarray(image.convert("L"), dtype=np.float32)
 
 
 def head_region(gray_image: np.ndarray) -> np.ndarray:
@@ -102,7 +100,7 @@ class LesionBank:
         if "mask" not in dataset.column_names:
             raise ValueError("Lesion transplant needs a 'mask' column: pass --masks_name_or_path.")
         labels = np.asarray(dataset["label"])
-        rows = [int(i) for i in np.flatnonzero(np.isin(labels, list(TUMOR_IDS)))]
+        rows = [int(i) for i in np.flatnonzero(np.isin(labels, allowed_classes(ANY_TUMOR_ID)))]
         lesions = []
         for row in dataset.select(rows).select_columns(["image", "mask"]):
             if row["mask"] is not None:
@@ -119,16 +117,19 @@ class LesionBank:
         head = head_region(host_gray)
         if head.sum() < _MIN_HEAD_PIXELS:
             return None
+        head_size, spread = float(np.sqrt(head.sum())), _spread(host_gray[head])
         for _ in range(tries):
-            pasted = self._place(self.lesions[int(rng.integers(len(self.lesions)))], host_gray, head, rng)
+            lesion = self.lesions[int(rng.integers(len(self.lesions)))]
+            pasted = self._place(lesion, host_gray, head, head_size, spread, rng)
             if pasted is not None:
                 return pasted
         return None
 
     @staticmethod
-    def _place(lesion: Lesion, host_gray: np.ndarray, head: np.ndarray, rng: np.random.Generator):
+    def _place(lesion: Lesion, host_gray: np.ndarray, head: np.ndarray, head_size: float, spread: float,
+               rng: np.random.Generator):
         # Same size relative to the head as in the donor, give or take a quarter.
-        scale = np.sqrt(head.sum()) / lesion.head_size * rng.uniform(0.8, 1.25)
+        scale = head_size / lesion.head_size * rng.uniform(0.8, 1.25)
         height, width = (max(3, round(n * scale)) for n in lesion.pixels.shape)
         pixels = cv2.resize(lesion.pixels, (width, height), interpolation=cv2.INTER_LINEAR)
         tumour = cv2.resize(lesion.mask.astype(np.uint8), (width, height), interpolation=cv2.INTER_NEAREST)
@@ -139,7 +140,7 @@ class LesionBank:
         if tumour.sum() < _MIN_LESION_PIXELS or height >= host_gray.shape[0] or width >= host_gray.shape[1]:
             return None
         # Centre inside the brain, not on the skull: the head eroded by half the lesion and a skull's width.
-        inset = int(max(height, width) / 2 + 0.06 * np.sqrt(head.sum()))
+        inset = int(max(height, width) / 2 + 0.06 * head_size)
         kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * inset + 1,) * 2)
         centres = np.argwhere(cv2.erode(head.astype(np.uint8), kernel) > 0)
         centres = centres[(centres[:, 0] >= height // 2) & (centres[:, 0] < host_gray.shape[0] - (height + 1) // 2)
@@ -155,7 +156,7 @@ class LesionBank:
         ring = ~tumour.astype(bool)
         host_level = float(np.median(target[ring])) if ring.any() else float(np.median(target))
         gain = rng.uniform(0.7, 1.3) * (1.0 if rng.random() < 0.5 else -1.0)
-        contrast = (pixels - lesion.background) / lesion.spread * _spread(host_gray[head]) * gain
+        contrast = (pixels - lesion.background) / lesion.spread * spread * gain
         lesion_pixels = host_level + contrast
         # Soft edge: full weight on the tumour, fading over a few pixels into the host.
         sigma = max(1.0, 0.08 * np.sqrt(tumour.sum()))
