@@ -23,6 +23,9 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from brain_tumor.labels import CLASS_NAMES  # noqa: E402
+
 REPO_ROOT = Path(__file__).resolve().parents[1]
 RESULTS_DIR = REPO_ROOT / "bench" / "results"
 
@@ -89,6 +92,17 @@ def write_report(recipes: dict, root: Path, held_out: list[str], output_name: st
         lines.append("| " + " | ".join(report_rows(name, loo, full)) + " |")
         flags = " ".join(recipes[name])
         lines.append(f"|  | `{flags}` |" + " |" * (len(header) - 2))
+    lines += ["", "Per class and plane, LOO runs: recall of each class on the primary collection's clean test; "
+              "no-tumour specificity per plane on the other collections' clean tests (where file names give it).", "",
+              "| recipe | " + " | ".join(f"clean test {c} recall" for c in CLASS_NAMES) + " | specificity by plane |",
+              "|---|" + "---|" * (len(CLASS_NAMES) + 1)]
+    for name in recipes:
+        loo = _read(root / "loo" / name / "all_results.json") or {}
+        recalls = [fmt(loo.get("clean_test", {}).get(f"recall_{c}")) for c in CLASS_NAMES]
+        planes = "; ".join(f"{collection} {plane} {fmt(m.get('notumor_specificity'))}"
+                           for collection, entry in loo.get("clean_test_by_collection", {}).items()
+                           for plane, m in entry.get("by_plane", {}).items())
+        lines.append(f"| {name} | " + " | ".join(recalls) + f" | {planes} |")
     text = "\n".join(lines) + "\n"
     RESULTS_DIR.mkdir(parents=True, exist_ok=True)
     (RESULTS_DIR / f"{output_name}.md").write_text(text)
