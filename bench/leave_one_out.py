@@ -23,11 +23,10 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from brain_tumor.labels import CLASS_NAMES  # noqa: E402
-
 REPO_ROOT = Path(__file__).resolve().parents[1]
 RESULTS_DIR = REPO_ROOT / "bench" / "results"
+sys.path.insert(0, str(REPO_ROOT))
+from brain_tumor.labels import CLASS_NAMES  # noqa: E402
 
 
 def run_command(spec: dict, recipe_flags: list[str], output_dir: Path, hold_out: bool) -> list[str]:
@@ -87,8 +86,9 @@ def write_report(recipes: dict, root: Path, held_out: list[str], output_name: st
               "other collections' clean test (all-collections run)"]
     lines = [f"Held out: {', '.join(held_out)}. Figures from each run's all_results.json under {root}.", "",
              "| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    for name in recipes:
-        loo, full = (_read(root / kind / name / "all_results.json") for kind in ("loo", "full"))
+    results = {name: tuple(_read(root / kind / name / "all_results.json") for kind in ("loo", "full"))
+               for name in recipes}
+    for name, (loo, full) in results.items():
         lines.append("| " + " | ".join(report_rows(name, loo, full)) + " |")
         flags = " ".join(recipes[name])
         lines.append(f"|  | `{flags}` |" + " |" * (len(header) - 2))
@@ -96,8 +96,8 @@ def write_report(recipes: dict, root: Path, held_out: list[str], output_name: st
               "no-tumour specificity per plane on the other collections' clean tests (where file names give it).", "",
               "| recipe | " + " | ".join(f"clean test {c} recall" for c in CLASS_NAMES) + " | specificity by plane |",
               "|---|" + "---|" * (len(CLASS_NAMES) + 1)]
-    for name in recipes:
-        loo = _read(root / "loo" / name / "all_results.json") or {}
+    for name, (loo, _) in results.items():
+        loo = loo or {}
         recalls = [fmt(loo.get("clean_test", {}).get(f"recall_{c}")) for c in CLASS_NAMES]
         planes = "; ".join(f"{collection} {plane} {fmt(m.get('notumor_specificity'))}"
                            for collection, entry in loo.get("clean_test_by_collection", {}).items()

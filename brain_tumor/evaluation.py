@@ -14,7 +14,6 @@ import numpy as np
 from .labels import CLASS_NAMES, DATASET_LABELS, NOTUMOR_ID
 from .metrics import classification_metrics
 
-NOTUMOR = NOTUMOR_ID
 FINE = len(CLASS_NAMES)  # dataset label ids below this are single classes
 # BRISC file names carry the plane: brisc2025_train_02477_no_ax_t1.jpg
 _PLANE = re.compile(r"_(ax|co|sa)_", re.IGNORECASE)
@@ -23,12 +22,12 @@ PLANES = {"ax": "axial", "co": "coronal", "sa": "sagittal"}
 
 def binary_metrics(predictions: np.ndarray, labels: np.ndarray) -> dict[str, float]:
     """Tumour recall (any tumour label answered with any tumour class) and no-tumour specificity."""
-    tumour, healthy = labels != NOTUMOR, labels == NOTUMOR
+    tumour, healthy = labels != NOTUMOR_ID, labels == NOTUMOR_ID
     metrics = {"tumour_images": int(tumour.sum()), "notumor_images": int(healthy.sum())}
     if tumour.any():
-        metrics["tumour_recall"] = float(np.mean(predictions[tumour] != NOTUMOR))
+        metrics["tumour_recall"] = float(np.mean(predictions[tumour] != NOTUMOR_ID))
     if healthy.any():
-        metrics["notumor_specificity"] = float(np.mean(predictions[healthy] == NOTUMOR))
+        metrics["notumor_specificity"] = float(np.mean(predictions[healthy] == NOTUMOR_ID))
     return metrics
 
 
@@ -45,7 +44,7 @@ def evaluate(logits: np.ndarray, labels: np.ndarray, four_class: bool = True) ->
         else:
             metrics["accuracy"] = float(np.mean(predictions[fine] == labels[fine]))
     if (labels == DATASET_LABELS.index("tumor")).any():
-        metrics["coarse_tumour_recall"] = float(np.mean(predictions[labels >= FINE] != NOTUMOR))
+        metrics["coarse_tumour_recall"] = float(np.mean(predictions[labels >= FINE] != NOTUMOR_ID))
     return metrics
 
 
