@@ -82,7 +82,12 @@ class DataTrainingArguments:
                 "first collection is the benchmark whose official and clean test the card headlines."})
     held_out_dataset: list[str] | None = field(default=None, metadata={
         "help": "Collections never trained on, only evaluated (leave-one-collection-out); their slices that "
-                "twin a training collection's are dropped from them."})
+                "twin a training collection's are dropped from them (see --held_out_twins)."})
+    held_out_twins: str = field(default="held_out", metadata={
+        "help": "Where a held-out image and its twin in a training collection are parted: 'held_out' (the "
+                "held-out set drops the image) or 'training' (the whole held-out collection is scored, and its "
+                "twins leave training and validation: holding all of Br35H out then removes v1's notumor, which "
+                "is Br35H's no/).", "choices": ["held_out", "training"]})
     masks_name_or_path: str | None = field(default=None, metadata={
         "help": "Folder of tumour masks mirroring a local collection's files (PNG, 0/255), e.g. "
                 "../shared/data/brain-tumor-mri-v1-masks; used on training slices only, with --mask_loss_weight."})
@@ -128,7 +133,7 @@ class DataTrainingArguments:
 
     def recipe(self, seed: int) -> dict:
         return make_recipe(self.dataset_name, held_out=self.held_out_dataset, masks=self.masks_name_or_path,
-                           seed=seed, validation_fraction=self.validation_fraction,
+                           held_out_twins=self.held_out_twins, seed=seed, validation_fraction=self.validation_fraction,
                            flat_test_fraction=self.flat_test_fraction, near_threshold=self.near_duplicate_threshold)
 
 

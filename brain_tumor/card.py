@@ -136,6 +136,11 @@ def collections_section(audit: dict) -> str:
     for name, entry in audit.get("held_out", {}).items():
         lines.append(f"| {name} (held out, never trained on) | | | {entry['kept']} | | "
                      f"{entry['dropped_as_twins_of_training_collections']} | |")
+    if audit.get("held_out") and audit.get("held_out_twins") == "training":
+        validation = {name: entry.get("validation_removed_as_twins_of_held_out", 0)
+                      for name, entry in collections.items()}
+        lines += ["", "The held-out collections are scored whole: their twins were removed from training (last "
+                  "column) and from validation (" + ", ".join(f"{n}: {k}" for n, k in validation.items()) + ")."]
     return "\n".join(lines) + "\n"
 
 

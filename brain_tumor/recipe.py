@@ -16,7 +16,7 @@ from .splits import Splits, make_splits
 
 RECIPE_FILE = "data_recipe.json"
 DEFAULTS = {"datasets": [], "held_out": [], "masks": None, "seed": 42, "validation_fraction": 0.15,
-            "flat_test_fraction": 0.2, "near_threshold": DEFAULT_NEAR_THRESHOLD}
+            "flat_test_fraction": 0.2, "near_threshold": DEFAULT_NEAR_THRESHOLD, "held_out_twins": "held_out"}
 
 
 def make_recipe(datasets: list[str], **settings) -> dict:
@@ -48,7 +48,7 @@ def load_splits(recipe: dict, config_name: str | None = None, cache_dir: str | N
         collections[collection_name(name)] = data
     held_out = {collection_name(name): load(name) for name in recipe["held_out"]}
     return make_splits(collections, recipe["validation_fraction"], recipe["seed"], recipe["near_threshold"],
-                       held_out=held_out)
+                       held_out=held_out, held_out_twins=recipe["held_out_twins"])
 
 
 def save_recipe(recipe: dict, folder: str | Path) -> Path:

@@ -15,7 +15,10 @@ Twin rules across collections (near twins: cosine >= threshold of 32 x 32 thumbn
   held-out image is removed from training (within one collection the published split stands, and
   its clean test is the honest figure);
 - held-out collections are never trained on; their images that twin an image of a training
-  collection are dropped from the held-out set, so it measures slices the model never saw.
+  collection are dropped from the held-out set, so it measures slices the model never saw. With
+  `held_out_twins="training"` the whole held-out collection is kept instead, and every training and
+  validation image that twins it is removed (holding all of Br35H out then removes v1's `notumor`,
+  which is Br35H's `no/`).
 """
 
 from __future__ import annotations
@@ -30,6 +33,7 @@ from .duplicates import DEFAULT_NEAR_THRESHOLD, METHOD, Fingerprints, fingerprin
 from .labels import ANY_TUMOR
 
 SPLIT_NAMES = ("train", "validation", "official_test", "clean_test")
+HELD_OUT_TWINS = ("held_out", "training")  # which side of a held-out / training twin pair loses its image
 
 
 @dataclass
@@ -124,11 +128,14 @@ def _mask_feature(parts: list[Dataset]):
 
 def make_splits(dataset: DatasetDict | dict[str, DatasetDict], validation_fraction: float = 0.15, seed: int = 42,
                 near_threshold: float = DEFAULT_NEAR_THRESHOLD,
-                held_out: dict[str, DatasetDict] | None = None) -> Splits:
+                held_out: dict[str, DatasetDict] | None = None, held_out_twins: str = "held_out") -> Splits:
     """Cut train / validation / official_test / clean_test (and held_out) from `load_brain_mri` results.
 
-    `dataset` is one DatasetDict, or {collection name: DatasetDict} in priority order.
+    `dataset` is one DatasetDict, or {collection name: DatasetDict} in priority order. `held_out_twins`
+    says where a twin of a held-out image and a training collection's image is removed (see above).
     """
+    if held_out_twins not in HELD_OUT_TWINS:
+        raise ValueError(f"held_out_twins must be one of {HELD_OUT_TWINS}, got {held_out_twins!r}.")
     named = {"dataset": dataset} if isinstance(dataset, DatasetDict) else dict(dataset)
     collections = [_Collection.load(name, data) for name, data in named.items()]
 
@@ -146,7 +153,10 @@ def make_splits(dataset: DatasetDict | dict[str, DatasetDict], validation_fracti
     for name, data in (held_out or {}).items():
         pooled = concatenate_datasets([data["train"], data["test"]]) if "test" in data else data["train"]
         prints = fingerprint_dataset(pooled)
-        keep = np.flatnonzero(~find_twins(prints, all_training_collections, near_threshold).near)
+        if held_out_twins == "training":
+            keep = np.arange(len(pooled))
+        else:
+            keep = np.flatnonzero(~find_twins(prints, all_training_collections, near_threshold).near)
         held_out_parts.append(pooled.select(keep).add_column("collection", [name] * len(keep)))
         held_out_kept_prints.append(_take(prints, keep))
         held_out_audit[name] = {"images": len(pooled), "dropped_as_twins_of_training_collections":
@@ -161,6 +171,12 @@ def make_splits(dataset: DatasetDict | dict[str, DatasetDict], validation_fracti
         collection.validation_prints = _take(collection.train_prints, validation_rows)
         collection.train = collection.train.select(train_rows)
         collection.train_prints = _take(collection.train_prints, train_rows)
+        if held_out_twins == "training":  # early stopping and calibration must not see the held-out images either
+            twins = find_twins(held_out_prints, collection.validation_prints, near_threshold).reference_twins
+            collection.audit["validation_removed_as_twins_of_held_out"] = int(twins.sum())
+            keep = np.flatnonzero(~twins)
+            collection.validation = collection.validation.select(keep)
+            collection.validation_prints = _take(collection.validation_prints, keep)
     all_validation = _join([c.validation_prints for c in collections])
     all_official_train = _join([c.official_train_prints for c in collections])
     for collection in collections:
@@ -193,6 +209,7 @@ def make_splits(dataset: DatasetDict | dict[str, DatasetDict], validation_fracti
     held = _pool(held_out_parts, coarse, False) if held_out_parts else None
 
     audit = _audit(collections, pooled, held_out_audit, validation_fraction, seed, near_threshold)
+    audit["held_out_twins"] = held_out_twins
     return Splits(**pooled, audit=audit, held_out=held, primary=collections[0].name)
 
 

@@ -3,6 +3,7 @@ import pytest
 from helpers_collections import PLANTED, make_collections
 from helpers_datasets import image_dataset, reencode
 
+from brain_tumor.card import collections_section
 from brain_tumor.data import load_brain_mri
 from brain_tumor.duplicates import fingerprint_dataset, find_twins
 from brain_tumor.labels import ANY_TUMOR, CLASS_NAMES, DATASET_LABELS
@@ -138,3 +139,32 @@ def test_every_row_keeps_its_collection_and_label(several):
             assert len(_rows(split, name)) == sum(per_collection[split_name].values())
     assert sum(sizes["v1"]["official_test"].values()) == 12 and sum(sizes["brisc"]["official_test"].values()) == 6
 
+
+
+def test_held_out_twins_training_scores_the_whole_held_out_collection_and_clears_its_twins(folders, several):
+    # The variant of holding all of Br35H out: its no/ slices are v1's notumor, so they must leave v1's
+    # training and validation rather than the held-out set.
+    loaded = {name: load_brain_mri(str(getattr(folders, name)), seed=5) for name in ("v1", "br35h", "brisc")}
+    whole = make_splits(loaded, validation_fraction=0.2, seed=5, held_out_twins="training",
+                        held_out={"held": load_brain_mri(str(folders.held), seed=5)})
+    assert whole.audit["held_out_twins"] == "training"
+    assert whole.audit["held_out"] == {"held": {"images": 8, "dropped_as_twins_of_training_collections": 0, "kept": 8}}
+    assert PLANTED["held"][0] in set(whole.held_out["file_name"])
+    held_out = fingerprint_dataset(whole.held_out)
+    for split in (whole.train, whole.validation):
+        assert not find_twins(fingerprint_dataset(split), held_out).near.any()
+    # The held-out copy of a v1 training file took that file out of v1's train or validation; the copy of a
+    # BRISC test file leaves BRISC's test alone (tests are never trained on).
+    collections = whole.audit["collections"]
+    removed_from_v1 = (collections["v1"]["train_removed_as_twins_of"]["held_out"]
+                       + collections["v1"]["validation_removed_as_twins_of_held_out"])
+    assert removed_from_v1 == 1
+    assert len(whole.train) + len(whole.validation) == len(several.train) + len(several.validation) - 1
+    assert len(whole.official_test) == len(several.official_test)
+    assert "scored whole" in collections_section(whole.audit) and "scored whole" not in collections_section(several.audit)
+
+
+def test_held_out_twins_must_name_a_side(folders):
+    data = {"v1": load_brain_mri(str(folders.v1), seed=5)}
+    with pytest.raises(ValueError, match="held_out_twins must be one of"):
+        make_splits(data, held_out_twins="both")

@@ -18,8 +18,9 @@ import sys
 from pathlib import Path
 
 from ..recipe import DEFAULTS, RECIPE_FILE, make_recipe, read_recipe
+from ..splits import HELD_OUT_TWINS
 
-SPLIT_OPTIONS = ("near_threshold", "validation_fraction", "flat_test_fraction", "seed")
+SPLIT_OPTIONS = ("near_threshold", "validation_fraction", "flat_test_fraction", "seed", "held_out_twins")
 SPLITS = ("train", "validation", "official_test", "clean_test")
 
 
@@ -28,7 +29,11 @@ def _add_split_options(parser: argparse.ArgumentParser, defaults: bool) -> None:
     fit-checks takes it from the model's data recipe."""
     parser.add_argument("--held_out", nargs="+", default=None, metavar="DATASET",
                         help="Collections never trained on; their slices that twin a training collection's are "
-                             "dropped.")
+                             "dropped (see --held_out_twins).")
+    where = f"default {DEFAULTS['held_out_twins']}" if defaults else "default: the model's data recipe"
+    parser.add_argument("--held_out_twins", choices=HELD_OUT_TWINS, default=DEFAULTS["held_out_twins"] if defaults
+                        else None, help="Which side of a held-out / training twin pair loses its image: held_out, or "
+                                        f"training (the held-out collections are scored whole) ({where}).")
     metavars = {"near_threshold": "COSINE", "seed": "N"}
     for flag, key, kind, what in (
             ("--threshold", "near_threshold", float, "Cosine similarity of 32x32 thumbnails counted as a near twin"),
@@ -113,7 +118,13 @@ def format_audit(audit: dict, flat_test_fraction: float) -> str:
               "  (left out of clean_test).", "", "Split sizes per collection:"]
     lines += _table(["collection", *SPLITS], sizes, width)
     if held_out:
-        lines += ["", "Held out (never trained on; slices that twin a training collection's are dropped):"]
+        if audit.get("held_out_twins") == "training":
+            validation = ", ".join(f"{name} {entry.get('validation_removed_as_twins_of_held_out', 0)}"
+                                   for name, entry in collections.items())
+            lines += ["", "Held out (never trained on; scored whole: their twins left training, train-held above, "
+                          f"and validation: {validation}):"]
+        else:
+            lines += ["", "Held out (never trained on; slices that twin a training collection's are dropped):"]
         lines += _table(["collection", "images", "dropped", "kept"],
                         [[name, e["images"], e["dropped_as_twins_of_training_collections"], e["kept"]]
                          for name, e in held_out.items()], width)
