@@ -2,9 +2,13 @@
 """Write a small copy of the image collections, for training on a lent GPU machine.
 
 Such a machine receives at most 64 MiB with the repository, so the collections under
-../shared/data are copied with the same folder layout, as 8-bit grayscale JPEGs shrunk to at most
-`--size` pixels on their longer side (masks as PNG, nearest neighbour, the same size as their
-slice). Train at `--image_size` no larger than `--size`, so no training image is upscaled.
+../shared/data are copied with the same folder layout, as 8-bit grayscale JPEGs shrunk so that their
+shorter side is at most `--size` pixels (masks as PNG, nearest neighbour, the same size as their
+slice). Train at `--image_size` no larger than `--size`, so no training image is upscaled along
+either axis: the image processor resizes a slice to a square, and a 216 x 369 BRISC slice shrunk by
+its longer side (94 x 160) was stretched 1.7x across in training but shrunk at serving, a blur that
+told BRISC apart (two- and four-epoch models called far more BRISC slices tumours on the original
+files than on that copy).
 
     python bench/pack_data.py --size 160 --output .data
 """
@@ -26,7 +30,7 @@ def shrink(job: tuple[Path, Path, int, int]) -> int:
     image = Image.open(source)
     is_mask = "masks" in source.parts[-4]
     image = image.convert("L")
-    scale = min(1.0, size / max(image.size))
+    scale = min(1.0, size / min(image.size))
     new_size = (max(1, round(image.width * scale)), max(1, round(image.height * scale)))
     image = image.resize(new_size, Image.NEAREST if is_mask else Image.LANCZOS)
     target.parent.mkdir(parents=True, exist_ok=True)
