@@ -9,6 +9,10 @@ positives and the no-tumour slices of every collection's official test as negati
 - tumour recall and specificity of the model's own answer (arg max);
 - held-out tumour recall at the thresholds where specificity is 0.95 and 0.90 on those negatives
   (the same specificity for every model, so recalls compare like with like).
+Where the held-out collection has no-tumour slices too (a run with `--held_out_twins training`, such as
+all of Br35H held out), a second table scores them, never seen in training: the ROC AUC of held-out
+tumours against held-out no-tumour slices, the specificity of the answer on them, and their specificity
+at the thresholds above (does a threshold set on the training collections' slices hold on new ones?).
 Splits come from each model's data_recipe.json, cut as training cut them.
 
     python bench/operating_points.py --model runs/loo_cpu/loo/lite0-aug-mask-e2 \
@@ -43,13 +47,30 @@ def predict(predictor: Predictor, dataset) -> tuple[np.ndarray, np.ndarray]:
             np.array([p.label != "notumor" for p in predictions]))
 
 
-def operating_points(positives: np.ndarray, negatives: np.ndarray) -> dict:
+def roc_auc(positives: np.ndarray, negatives: np.ndarray) -> float:
     truth = np.concatenate([np.ones(len(positives)), np.zeros(len(negatives))])
-    report = {"positives": len(positives), "negatives": len(negatives),
-              "roc_auc": float(roc_auc_score(truth, np.concatenate([positives, negatives])))}
-    for specificity in SPECIFICITIES:
-        threshold = float(np.quantile(negatives, specificity))
+    return float(roc_auc_score(truth, np.concatenate([positives, negatives])))
+
+
+def thresholds(negatives: np.ndarray) -> dict[float, float]:
+    """The P(tumour) above which a slice is called a tumour, for each specificity on these negatives."""
+    return {specificity: float(np.quantile(negatives, specificity)) for specificity in SPECIFICITIES}
+
+
+def operating_points(positives: np.ndarray, negatives: np.ndarray) -> dict:
+    report = {"positives": len(positives), "negatives": len(negatives), "roc_auc": roc_auc(positives, negatives)}
+    for specificity, threshold in thresholds(negatives).items():
         report[f"recall_at_specificity_{specificity:.2f}"] = float(np.mean(positives > threshold))
+    return report
+
+
+def held_out_negatives(positives: np.ndarray, negatives: np.ndarray, held_negatives: np.ndarray,
+                       held_false_alarms: np.ndarray) -> dict:
+    """The held-out collection's own no-tumour slices, at the thresholds set on the official tests' ones."""
+    report = {"held_out_negatives": len(held_negatives), "held_out_roc_auc": roc_auc(positives, held_negatives),
+              "held_out_specificity_argmax": float(1 - held_false_alarms.mean())}
+    for specificity, threshold in thresholds(negatives).items():
+        report[f"held_out_specificity_at_specificity_{specificity:.2f}"] = float(np.mean(held_negatives <= threshold))
     return report
 
 
@@ -68,9 +89,13 @@ def score_model(folder: str) -> dict:
     held = splits.held_out.filter(lambda label: label != NOTUMOR, input_columns="label")
     official = splits.official_test.filter(lambda label: label == NOTUMOR, input_columns="label")
     (positives, found), (negatives, false_alarms) = predict(predictor, held), predict(predictor, official)
-    return {**operating_points(positives, negatives), "recall_argmax": float(found.mean()),
-            "specificity_argmax": float(1 - false_alarms.mean()),
-            "negatives_from": sorted(set(official["collection"]))}
+    report = {**operating_points(positives, negatives), "recall_argmax": float(found.mean()),
+              "specificity_argmax": float(1 - false_alarms.mean()),
+              "negatives_from": sorted(set(official["collection"]))}
+    held_normal = splits.held_out.filter(lambda label: label == NOTUMOR, input_columns="label")
+    if len(held_normal):
+        report.update(held_out_negatives(positives, negatives, *predict(predictor, held_normal)))
+    return report
 
 
 def main() -> None:
@@ -91,6 +116,19 @@ def main() -> None:
         cells = [r["roc_auc"], r["recall_argmax"], r["specificity_argmax"],
                  *(r[f"recall_at_specificity_{s:.2f}"] for s in SPECIFICITIES)]
         lines.append(f"| `{folder}` | " + " | ".join(f"{c:.3f}" for c in cells) + " |")
+    with_normals = {folder: r for folder, r in reports.items() if "held_out_negatives" in r}
+    if with_normals:
+        lines += ["", f"The held-out collection's own no-tumour slices "
+                      f"({next(iter(with_normals.values()))['held_out_negatives']}, never trained on): ROC AUC of "
+                      "held-out tumours against them, specificity of the answer on them, and specificity at the "
+                      "thresholds set on the official tests' no-tumour slices above.", "",
+                  "| model | held-out ROC AUC | held-out specificity (arg max) | "
+                  + " | ".join(f"held-out specificity at the specificity-{s:.2f} threshold" for s in SPECIFICITIES)
+                  + " |", "|---|---|---|" + "---|" * len(SPECIFICITIES)]
+        for folder, r in with_normals.items():
+            cells = [r["held_out_roc_auc"], r["held_out_specificity_argmax"],
+                     *(r[f"held_out_specificity_at_specificity_{s:.2f}"] for s in SPECIFICITIES)]
+            lines.append(f"| `{folder}` | " + " | ".join(f"{c:.3f}" for c in cells) + " |")
     text = "\n".join(lines) + "\n"
     print(text)
     RESULTS_DIR.mkdir(parents=True, exist_ok=True)

@@ -1,0 +1,29 @@
+"""The operating-point arithmetic of bench/operating_points.py, on scores whose answers are known."""
+
+import numpy as np
+import pytest
+
+from bench.operating_points import held_out_negatives, operating_points
+
+
+def test_recall_is_read_where_the_negatives_reach_the_asked_specificity():
+    negatives = np.linspace(0.0, 0.99, 100)  # P(tumour) of 100 no-tumour slices
+    positives = np.array([0.2, 0.92, 0.96, 0.995])
+    report = operating_points(positives, negatives)
+    assert report["positives"] == 4 and report["negatives"] == 100
+    # Above the 0.95 quantile (0.9405) lie 0.96 and 0.995; above the 0.90 quantile (0.891) also 0.92.
+    assert report["recall_at_specificity_0.95"] == pytest.approx(0.5)
+    assert report["recall_at_specificity_0.90"] == pytest.approx(0.75)
+    assert 0.5 < report["roc_auc"] < 1
+
+
+def test_held_out_normals_are_scored_at_the_thresholds_of_the_official_ones():
+    official = np.linspace(0.0, 0.99, 100)
+    positives = np.array([0.95, 0.97, 0.99])
+    held_normals = np.array([0.1, 0.5, 0.93, 0.999])  # two above the 0.90 threshold, one above the 0.95 one
+    report = held_out_negatives(positives, official, held_normals, np.array([False, False, True, True]))
+    assert report["held_out_negatives"] == 4
+    assert report["held_out_specificity_argmax"] == pytest.approx(0.5)
+    assert report["held_out_specificity_at_specificity_0.90"] == pytest.approx(0.5)
+    assert report["held_out_specificity_at_specificity_0.95"] == pytest.approx(0.75)
+    assert report["held_out_roc_auc"] == pytest.approx(9 / 12)  # every tumour above three of the four normals
