@@ -6,9 +6,9 @@ Such a machine receives at most 64 MiB with the repository, so the collections u
 shorter side is at most `--size` pixels (masks as PNG, nearest neighbour, the same size as their
 slice). Train at `--image_size` no larger than `--size`, so no training image is upscaled along
 either axis: the image processor resizes a slice to a square, and a 216 x 369 BRISC slice shrunk by
-its longer side (94 x 160) was stretched 1.7x across in training but shrunk at serving, a blur that
-told BRISC apart (two- and four-epoch models called far more BRISC slices tumours on the original
-files than on that copy).
+its longer side (94 x 160) was stretched 1.7x across in training but shrunk at serving: a blur
+that short-trained models likely tied to BRISC (two- and four-epoch models called far more BRISC
+slices tumours on the original files than on that copy).
 
     python bench/pack_data.py --size 160 --output .data
 """
