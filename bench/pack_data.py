@@ -7,8 +7,8 @@ shorter side is at most `--size` pixels (masks as PNG, nearest neighbour, the sa
 slice). Train at `--image_size` no larger than `--size`, so no training image is upscaled along
 either axis: the image processor resizes a slice to a square, and a 216 x 369 BRISC slice shrunk by
 its longer side (94 x 160) was stretched 1.7x across in training but shrunk at serving: a blur
-that short-trained models likely tied to BRISC (two- and four-epoch models called far more BRISC
-slices tumours on the original files than on that copy).
+that may have misled short-trained models (some two- and four-epoch models called far more BRISC
+slices tumours on the original files than on that copy; others did not).
 
     python bench/pack_data.py --size 160 --output .data
 """
