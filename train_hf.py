@@ -37,6 +37,7 @@ from brain_tumor.labels import CLASS_NAMES
 from brain_tumor.metrics import classification_metrics, expected_calibration_error, save_confusion_matrix
 from brain_tumor.modeling import PRESETS, build_from_checkpoint, build_from_config, fold_temperature
 from brain_tumor.recipe import collection_name, load_splits, make_recipe, save_recipe
+from brain_tumor.splits import HELD_OUT_TWINS
 from brain_tumor.training import BrainTumorTrainer
 from brain_tumor.transforms import collate, make_eval_transform, make_train_transform
 from brain_tumor.transplant import LesionBank
@@ -87,7 +88,7 @@ class DataTrainingArguments:
         "help": "Where a held-out image and its twin in a training collection are parted: 'held_out' (the "
                 "held-out set drops the image) or 'training' (the whole held-out collection is scored, and its "
                 "twins leave training and validation: holding all of Br35H out then removes v1's notumor, which "
-                "is Br35H's no/).", "choices": ["held_out", "training"]})
+                "is Br35H's no/).", "choices": list(HELD_OUT_TWINS)})
     masks_name_or_path: str | None = field(default=None, metadata={
         "help": "Folder of tumour masks mirroring a local collection's files (PNG, 0/255), e.g. "
                 "../shared/data/brain-tumor-mri-v1-masks; used on training slices only, with --mask_loss_weight."})

@@ -33,7 +33,7 @@ from sklearn.metrics import roc_auc_score
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from brain_tumor.inference import Predictor  # noqa: E402
-from brain_tumor.labels import NOTUMOR_ID as NOTUMOR  # noqa: E402
+from brain_tumor.labels import NOTUMOR_ID  # noqa: E402
 from brain_tumor.recipe import load_splits, read_recipe  # noqa: E402
 
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
@@ -86,13 +86,13 @@ def score_model(folder: str) -> dict:
         raise SystemExit(f"{folder}: needs a data_recipe.json with a held-out collection (a leave-one-out run).")
     splits = splits_of(json.dumps(recipe, sort_keys=True))
     predictor = Predictor.from_pretrained(folder, device="cpu")
-    held = splits.held_out.filter(lambda label: label != NOTUMOR, input_columns="label")
-    official = splits.official_test.filter(lambda label: label == NOTUMOR, input_columns="label")
+    held = splits.held_out.filter(lambda label: label != NOTUMOR_ID, input_columns="label")
+    official = splits.official_test.filter(lambda label: label == NOTUMOR_ID, input_columns="label")
     (positives, found), (negatives, false_alarms) = predict(predictor, held), predict(predictor, official)
     report = {**operating_points(positives, negatives), "recall_argmax": float(found.mean()),
               "specificity_argmax": float(1 - false_alarms.mean()),
               "negatives_from": sorted(set(official["collection"]))}
-    held_normal = splits.held_out.filter(lambda label: label == NOTUMOR, input_columns="label")
+    held_normal = splits.held_out.filter(lambda label: label == NOTUMOR_ID, input_columns="label")
     if len(held_normal):
         report.update(held_out_negatives(positives, negatives, *predict(predictor, held_normal)))
     return report
