@@ -45,7 +45,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--source", default="../shared/data", help="folder holding the collections")
     parser.add_argument("--output", default=".data", help="where the small copy is written")
-    parser.add_argument("--size", type=int, default=160, help="longest side in pixels")
+    parser.add_argument("--size", type=int, default=160, help="shorter side in pixels (no axis is enlarged)")
     parser.add_argument("--quality", type=int, default=70, help="JPEG quality")
     parser.add_argument("--skip", action="append", default=[],
                         help="a sub-folder to leave out, e.g. br35h-2020/no (every image of it twins v1 notumor)")
