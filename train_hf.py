@@ -33,14 +33,15 @@ from brain_tumor.checks import save_checks
 from brain_tumor.data import subsample
 from brain_tumor.evaluation import compute_metrics, evaluate_groups
 from brain_tumor.fit_checks import fit_checks_on_splits
-from brain_tumor.labels import CLASS_NAMES
+from brain_tumor.labels import CLASS_NAMES, NOTUMOR_ID
 from brain_tumor.metrics import classification_metrics, expected_calibration_error, save_confusion_matrix
-from brain_tumor.modeling import PRESETS, build_from_checkpoint, build_from_config, fold_temperature
+from brain_tumor.modeling import (PRESETS, build_from_checkpoint, build_from_config, fold_temperature,
+                                  shift_class_logit)
 from brain_tumor.recipe import collection_name, load_splits, make_recipe, save_recipe
 from brain_tumor.splits import HELD_OUT_TWINS
 from brain_tumor.training import BrainTumorTrainer
 from brain_tumor.transforms import collate, make_eval_transform, make_train_transform
-from brain_tumor.transplant import LesionBank
+from brain_tumor.transplant import LesionBank, label_shift_offset
 
 logger = logging.getLogger("train_hf")
 DEFAULT_CHECKPOINT = "facebook/convnext-tiny-224"
@@ -97,6 +98,10 @@ class DataTrainingArguments:
     lesion_transplant: float = field(default=0.0, metadata={
         "help": "Share of no-tumour training slices that get a masked tumour from the training split pasted in "
                 "and train as 'some tumour' (brain_tumor/transplant.py; needs --masks_name_or_path). 0: off."})
+    correct_transplant_prior: bool = field(default=False, metadata={
+        "help": "After training with --lesion_transplant, move the no-tumour logit up by the label shift the "
+                "transplant caused (brain_tumor.transplant.label_shift_offset, from the training split's counts), "
+                "so the model does not answer 'tumour' too often. Recommended with the transplant."})
     train_resize: str = field(default="processor", metadata={
         "help": "How training resizes to the input size: 'processor' (Pillow, as the image processor and so "
                 "pipeline() do) or 'cv2' (OpenCV bilinear, no antialiasing)."})
@@ -127,6 +132,8 @@ class DataTrainingArguments:
                 raise ValueError(f"--{name} must be in (0, 0.5), got {value}.")
         if not 0 <= self.lesion_transplant <= 1 or (self.lesion_transplant and not self.masks_name_or_path):
             raise ValueError("--lesion_transplant must be a share from 0 to 1 and needs --masks_name_or_path.")
+        if self.correct_transplant_prior and not 0 < self.lesion_transplant < 1:
+            raise ValueError("--correct_transplant_prior needs a --lesion_transplant share above 0 and below 1.")
         if not 0 < self.near_duplicate_threshold <= 1:
             raise ValueError(f"--near_duplicate_threshold must be in (0, 1], got {self.near_duplicate_threshold}.")
         if self.dataset_card_id is None:
@@ -205,6 +212,7 @@ def main(argv=None) -> dict:
     augmentations = check_augmentations(data_args.augmentations or DEFAULT_AUGMENTATIONS)
     # with_transform returns new views: `splits` itself stays raw for the checks fitted below.
     lesions = LesionBank.from_dataset(train) if data_args.lesion_transplant else None
+    train_labels = np.asarray(train["label"])  # the real class counts, before any transplant
     train = train.with_transform(make_train_transform(image_processor, training_args.seed, augmentations,
                                                       data_args.train_resize, lesions, data_args.lesion_transplant))
     evaluation_sets = {name: split.with_transform(make_eval_transform(image_processor))
@@ -219,6 +227,13 @@ def main(argv=None) -> dict:
                                 mask_loss_weight=training_args.mask_loss_weight)
     train_result = trainer.train(resume_from_checkpoint=training_args.resume_from_checkpoint)
 
+    # Undo the transplant's label shift before calibrating, so the temperature is fitted to the answers served.
+    prior_offset = None
+    if data_args.correct_transplant_prior:
+        notumor = int(np.sum(train_labels == NOTUMOR_ID))
+        prior_offset = label_shift_offset(notumor, len(train_labels) - notumor, data_args.lesion_transplant)
+        shift_class_logit(trainer.model, NOTUMOR_ID, prior_offset)
+
     # Calibrate on validation (finely labelled images) and fold the temperature into the head.
     validation_logits, validation_labels = predict_logits(trainer, evaluation_sets["validation"])
     fine = validation_labels < len(CLASS_NAMES)
@@ -228,6 +243,7 @@ def main(argv=None) -> dict:
     results = {
         "train_runtime_s": train_result.metrics.get("train_runtime"),
         "train_images": len(train),
+        "transplant_prior_offset": prior_offset,
         "temperature": temperature,
         "validation_ece_before": expected_calibration_error(softmax(validation_logits, 1), validation_labels),
         "validation_ece_after": expected_calibration_error(softmax(validation_logits / temperature, 1),
@@ -273,7 +289,7 @@ def main(argv=None) -> dict:
             model_ref=training_args.hub_model_id or str(output_dir),
             starting_point=describe_starting_point(model_args),
             training_details=describe_training(training_args, describe_augmentation(
-                augmentations, data_args.train_resize, data_args.lesion_transplant, lesions)))
+                augmentations, data_args.train_resize, data_args.lesion_transplant, lesions, prior_offset)))
         if push_to_hub:
             url = hub.push_folder(output_dir, training_args.hub_model_id or output_dir.name,
                                   private=training_args.hub_private_repo, token=training_args.hub_token)

@@ -153,6 +153,16 @@ def classifier_layer(model: nn.Module) -> nn.Linear:
 
 
 @torch.no_grad()
+def shift_class_logit(model: nn.Module, class_id: int, offset: float) -> None:
+    """Add `offset` to one class's logit inside the model (its bias in the last layer), so pipeline()
+    answers with the shift and needs no code at inference time."""
+    layer = classifier_layer(model)
+    if layer.bias is None:
+        raise ValueError(f"{type(model).__name__}'s classifier has no bias to shift.")
+    layer.bias[class_id] += offset
+
+
+@torch.no_grad()
 def fold_temperature(model: nn.Module, temperature: float) -> None:
     """Divide the logits by `temperature` inside the model, so softmax gives calibrated probabilities.
 

@@ -169,9 +169,34 @@ class LesionBank:
         return Image.fromarray(rgb), Image.fromarray(mask, mode="L")
 
 
-def describe_transplant(share: float, donors: int) -> str:
-    """The model card's sentence on the transplant."""
+def label_shift_offset(notumor: int, tumours: int, share: float) -> float:
+    """How far the no-tumour logit must move up, against the tumour logits, to undo the transplant's label shift.
+
+    A transplant turns a `share` p of the N no-tumour training slices into tumours, so the model learns
+    under priors (1 - p) N for no tumour and T + p N for the T tumour slices, and answers "tumour" too
+    often on data with the real N : T. The Bayes-optimal answer under the real priors adds
+    log(real prior / training prior) to each class's logit (label-shift correction; Saerens et al.,
+    Neural Computation 2002). Assuming the pasted "some tumour" mass spreads over the tumour classes as
+    the real tumours do, every tumour logit moves by log(T / (T + p N)) and the no-tumour logit by
+    log(1 / (1 - p)); only their difference matters, log((T + p N) / ((1 - p) T)). A paste that finds no
+    room leaves its slice a no-tumour one, so the real shift is slightly smaller than p says.
+    """
+    if not 0 <= share < 1:
+        raise ValueError(f"The lesion transplant share must be from 0 to below 1, not {share}.")
+    if notumor < 0 or tumours <= 0:
+        raise ValueError(f"The label-shift correction needs tumour slices in training (got {tumours} tumour, "
+                         f"{notumor} no-tumour).")
+    return float(np.log((tumours + share * notumor) / ((1 - share) * tumours)))
+
+
+def describe_transplant(share: float, donors: int, prior_offset: float | None = None) -> str:
+    """The model card's sentence on the transplant (and on the label-shift correction, when applied)."""
+    correction = ("" if prior_offset is None else
+                  f" After training, the no-tumour logit was moved up by {prior_offset:.3f} against the tumour logits "
+                  "to undo the prior shift the transplant causes (label-shift correction, "
+                  "`brain_tumor.transplant.label_shift_offset`), before the temperature was fitted.")
     return (f"Lesion transplant: {share * 100:.0f} % of no-tumour training slices, drawn anew each epoch, get one of "
             f"{donors} expert-masked training tumours pasted inside the head (size relative to the head kept, "
             "contrast against the surrounding tissue rescaled to the host, polarity at random, soft edge) before "
-            "the augmentation above, and train as 'some tumour' (partial label) with the pasted mask.")
+            "the augmentation above, and train as 'some tumour' (partial label) with the pasted mask."
+            f"{correction}")

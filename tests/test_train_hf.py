@@ -139,13 +139,17 @@ def test_several_collections_with_coarse_labels_masks_and_a_held_out_collection(
     output_dir = tmp_path / "model"
     results = train_hf.main(["--dataset_name", f"{kaggle_folder},{flat}", "--held_out_dataset", str(held),
                              "--masks_name_or_path", str(tmp_path / "masks"), "--mask_loss_weight", "0.5",
-                             "--lesion_transplant", "0.5", "--output_dir", str(output_dir), *TINY_RUN])
+                             "--lesion_transplant", "0.5", "--correct_transplant_prior",
+                             "--output_dir", str(output_dir), *TINY_RUN])
     assert set(results["clean_test_by_collection"]) == {kaggle_folder.name, "flat"}
+    assert results["transplant_prior_offset"] > np.log(2)  # at least log(1 / (1 - 0.5)): tumours gained mass too
     assert "tumour_recall" in results["held_out_by_collection"]["held"]
     # The mask loss trains no extra module: the saved weights are exactly a standard model's.
     fresh = AutoModelForImageClassification.from_config(AutoConfig.from_pretrained(output_dir))
     assert set(load_file(str(output_dir / "model.safetensors"))) == set(fresh.state_dict())
     assert json.loads((output_dir / "data_recipe.json").read_text())["held_out"] == [str(held)]
-    assert "Lesion transplant: 50 % of no-tumour training slices" in (output_dir / "README.md").read_text()
+    card = (output_dir / "README.md").read_text()
+    assert "Lesion transplant: 50 % of no-tumour training slices" in card
+    assert f"moved up by {results['transplant_prior_offset']:.3f}" in card
     answer = pipeline("image-classification", model=str(output_dir))(str(next(held.rglob("*.jpg"))), top_k=4)
     assert sorted(item["label"] for item in answer) == sorted(CLASS_NAMES)

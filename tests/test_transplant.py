@@ -7,7 +7,7 @@ from PIL import Image
 from brain_tumor.labels import ANY_TUMOR_ID, CLASS_NAMES
 from brain_tumor.modeling import build_from_config
 from brain_tumor.transforms import make_train_transform
-from brain_tumor.transplant import LesionBank, cut_lesion, head_region
+from brain_tumor.transplant import LesionBank, cut_lesion, head_region, label_shift_offset
 
 GLIOMA, NOTUMOR = CLASS_NAMES.index("glioma"), CLASS_NAMES.index("notumor")
 
@@ -116,3 +116,28 @@ def test_a_transplant_share_needs_a_lesion_bank_and_a_share_from_0_to_1(bank):
         make_train_transform(processor, transplant_share=0.3)
     with pytest.raises(ValueError, match="from 0 to 1"):
         make_train_transform(processor, lesions=bank, transplant_share=1.5)
+
+
+def test_label_shift_offset_turns_the_posterior_under_transplant_priors_into_the_real_one():
+    # Class 0 no tumour (N = 300), classes 1-3 tumours (T = 400); 40 % of no-tumour slices become tumours,
+    # spread over the tumour classes like the real tumours.
+    real = np.array([300.0, 200.0, 100.0, 100.0])
+    share, tumours = 0.4, real[1:].sum()
+    trained = np.concatenate([[real[0] * (1 - share)], real[1:] * (1 + share * real[0] / tumours)])
+    likelihoods = np.random.default_rng(0).uniform(0.01, 1.0, (50, 4))
+
+    def posterior(log_scores):
+        scores = np.exp(log_scores - log_scores.max(1, keepdims=True))
+        return scores / scores.sum(1, keepdims=True)
+
+    learned = np.log(likelihoods * trained)  # what a perfect model trained with the transplant outputs
+    learned[:, 0] += label_shift_offset(int(real[0]), int(tumours), share)
+    np.testing.assert_allclose(posterior(learned), posterior(np.log(likelihoods * real)), rtol=1e-9)
+
+
+def test_label_shift_offset_is_zero_without_a_transplant_and_refuses_impossible_shares():
+    assert label_shift_offset(300, 400, 0.0) == 0.0
+    with pytest.raises(ValueError, match="share"):
+        label_shift_offset(300, 400, 1.0)
+    with pytest.raises(ValueError, match="tumour slices"):
+        label_shift_offset(300, 0, 0.4)
