@@ -48,6 +48,19 @@ def scores(predictor: Predictor, dataset) -> dict:
     return report
 
 
+def splits_on_original_files(model: str, data_root: str, trained_on: list[str] | None = None,
+                             held_out: list[str] = ()) -> tuple[list[str], object]:
+    """The model's collections by name (default: its data_recipe.json), and their splits cut from the
+    files under `data_root` exactly as training cut them."""
+    root = Path(data_root)
+    # A recipe names folders as training saw them (maybe a packed copy): keep the collection's name only.
+    trained_on = trained_on or [Path(n).name for n in (read_recipe(model) or {}).get("datasets", [])]
+    if not trained_on:
+        raise SystemExit("--trained_on is needed: the model folder has no data_recipe.json")
+    recipe = make_recipe([str(root / name) for name in trained_on], held_out=[str(root / name) for name in held_out])
+    return trained_on, load_splits(recipe)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", required=True, help="model folder")
@@ -58,14 +71,7 @@ def main() -> None:
     parser.add_argument("--output_name", default=None, help="file name stem under bench/results/")
     args = parser.parse_args()
 
-    root = Path(args.data_root)
-    # A recipe names folders as training saw them (maybe a packed copy): keep the collection's name only.
-    trained_on = args.trained_on or [Path(n).name for n in (read_recipe(args.model) or {}).get("datasets", [])]
-    if not trained_on:
-        raise SystemExit("--trained_on is needed: the model folder has no data_recipe.json")
-    recipe = make_recipe([str(root / name) for name in trained_on],
-                         held_out=[str(root / name) for name in args.held_out])
-    splits = load_splits(recipe)
+    trained_on, splits = splits_on_original_files(args.model, args.data_root, args.trained_on, args.held_out)
     predictor = Predictor.from_pretrained(args.model, device="cpu")
     report = {"model": args.model, "trained_on": trained_on, "held_out": args.held_out,
               "official_test": scores(predictor, splits.official_test),

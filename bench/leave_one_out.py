@@ -29,6 +29,16 @@ sys.path.insert(0, str(REPO_ROOT))
 from brain_tumor.labels import CLASS_NAMES  # noqa: E402
 
 
+def load_recipes(path: str | Path) -> dict:
+    """A recipes file. One with "common_from": "<sibling file>" starts from that file's common flags and adds
+    its own "common" ones, so the settings that every run of a machine shares are written once."""
+    path = Path(path)
+    spec = json.loads(path.read_text())
+    if "common_from" in spec:
+        spec["common"] = [*load_recipes(path.parent / spec["common_from"])["common"], *spec.get("common", [])]
+    return spec
+
+
 def run_command(spec: dict, recipe_flags: list[str], output_dir: Path, hold_out: bool) -> list[str]:
     """train_hf.py on every collection, or (hold_out) on all but the held-out ones, which it only evaluates."""
     held_out = spec["held_out"] if hold_out else []
@@ -117,7 +127,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--recipes", required=True,
                         help='JSON file: {"common": [flags for every run], "held_out": [collections], '
-                             '"recipes": {name: [flags]}}')
+                             '"recipes": {name: [flags]}}; "common_from": "<file>" adds that file\'s common flags')
     parser.add_argument("--output_root", default="runs/leave_one_out", help="run folders: <root>/{loo,full}/<recipe>")
     parser.add_argument("--only", action="append", help="run only these recipes (repeat)")
     parser.add_argument("--full", action="store_true",
@@ -127,7 +137,7 @@ def main() -> None:
     parser.add_argument("--output_name", default="leave_one_out", help="file name stem under bench/results/")
     args = parser.parse_args()
 
-    spec = json.loads(Path(args.recipes).read_text())
+    spec = load_recipes(args.recipes)
     recipes = {k: v for k, v in spec["recipes"].items() if not args.only or k in args.only}
     root = (REPO_ROOT / args.output_root).resolve()
     if not args.report_only:

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 import train_hf
-from bench.leave_one_out import run_command
+from bench.leave_one_out import load_recipes, run_command
 from brain_tumor.augment import check_augmentations
 
 RECIPE_FILES = sorted((Path(__file__).resolve().parents[1] / "bench").glob("recipes*.json"))
@@ -18,7 +18,7 @@ RECIPE_FILES = sorted((Path(__file__).resolve().parents[1] / "bench").glob("reci
 
 def recipe_commands():
     for path in RECIPE_FILES:
-        spec = json.loads(path.read_text())
+        spec = load_recipes(path)
         for name, flags in spec["recipes"].items():
             for hold_out in (True, False):
                 yield pytest.param(spec, flags, hold_out, id=f"{path.stem}:{name}:{'loo' if hold_out else 'full'}")
@@ -26,6 +26,13 @@ def recipe_commands():
 
 def test_there_are_recipe_files():
     assert {path.name for path in RECIPE_FILES} >= {"recipes.json", "recipes_cpu.json"}
+
+
+def test_a_recipe_file_can_share_another_files_common_flags(tmp_path):
+    (tmp_path / "base.json").write_text(json.dumps({"common": ["--seed", "42"], "recipes": {}}))
+    (tmp_path / "variant.json").write_text(json.dumps({"common_from": "base.json", "common": ["--held_out_twins",
+                                                                                             "training"]}))
+    assert load_recipes(tmp_path / "variant.json")["common"] == ["--seed", "42", "--held_out_twins", "training"]
 
 
 @pytest.mark.parametrize("spec, flags, hold_out", recipe_commands())
