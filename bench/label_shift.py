@@ -3,13 +3,16 @@
 
 A transplant turns a share of the no-tumour training slices into tumours, so the model learns a smaller
 no-tumour prior than the data has (`brain_tumor.transplant.label_shift_offset` says why and by how much).
-`train_hf.py --correct_transplant_prior` moves the no-tumour logit by that offset after training. This
-script applies the same offset, computed from each model's own training split (cut from its
+`train_hf.py --correct_transplant_prior` moves the no-tumour logit by that offset after training, before the
+temperature is fitted and folded into the head. This script applies the same correction (the offset divided by the
+model's temperature, as the saved logits are raw / T), computed from each model's own training split (cut from its
 data_recipe.json, as training cut it), to models trained with the transplant but without the correction,
 and scores each one on the original files (`collections_eval.py`'s splits) with and without it:
 accuracy, tumour recall and no-tumour specificity per collection and plane, and on the collection the
-model never saw. The offset only moves the answer: ROC AUC and recall at a fixed specificity
-(`operating_points.py`) cannot change.
+model never saw. `--undo` does the reverse for models trained with the flag: the correction acts only after
+training, so removing the offset the run recorded gives the model that training without the flag would have
+given (up to the temperature, which does not change an answer). The offset only moves the answer: ROC AUC
+and recall at a fixed specificity (`operating_points.py`) cannot change.
 
     python bench/label_shift.py --share 0.4 --model runs/loo_cpu/full/lite0-aug-mask-transplant-e4 \
         --model runs/loo_cpu/loo/lite0-aug-mask-transplant-e4 --output_name label_shift_lite0_e4
@@ -26,7 +29,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from collections_eval import splits_on_original_files  # noqa: E402
+from bench.collections_eval import splits_on_original_files  # noqa: E402
 
 from brain_tumor.evaluation import evaluate_groups  # noqa: E402
 from brain_tumor.inference import Predictor  # noqa: E402
@@ -39,15 +42,34 @@ SPLITS = ("official_test", "clean_test", "held_out")
 METRICS = ("accuracy", "tumour_recall", "notumor_specificity")
 
 
+def run_results(folder: str) -> dict:
+    path = Path(folder) / "all_results.json"
+    if not path.is_file():
+        raise SystemExit(f"{folder}: needs the all_results.json its training wrote (for its temperature).")
+    return json.loads(path.read_text())
+
+
 def model_offset(folder: str, share: float) -> tuple[float, dict]:
-    """The offset train_hf would have applied: from the class counts of the training split it trained on."""
+    """The shift of the saved no-tumour logit that gives train_hf's correction, from the class counts of the
+    training split the model trained on. train_hf adds the offset before the temperature T is fitted and
+    folded into the head, so the saved logits (raw / T) need offset / T for the same answers."""
     recipe = read_recipe(folder)
     if recipe is None:
         raise SystemExit(f"{folder}: needs a data_recipe.json to recount its training split.")
     labels = np.asarray(load_splits(recipe).train["label"])
     notumor = int(np.sum(labels == NOTUMOR_ID))
-    counts = {"notumor": notumor, "tumour": len(labels) - notumor}
-    return label_shift_offset(notumor, counts["tumour"], share), counts
+    offset, temperature = label_shift_offset(notumor, len(labels) - notumor, share), run_results(folder)["temperature"]
+    return offset / temperature, {"notumor": notumor, "tumour": len(labels) - notumor, "offset": offset,
+                                  "temperature": temperature}
+
+
+def recorded_offset(folder: str) -> tuple[float, dict]:
+    """The shift of the saved no-tumour logit that removes the correction a --correct_transplant_prior run applied."""
+    results = run_results(folder)
+    if results.get("transplant_prior_offset") is None:
+        raise SystemExit(f"{folder}: --undo needs a run trained with --correct_transplant_prior.")
+    offset, temperature = results["transplant_prior_offset"], results["temperature"]
+    return -offset / temperature, {"offset": offset, "temperature": temperature}
 
 
 def log_probabilities(predictor: Predictor, dataset) -> np.ndarray:
@@ -56,13 +78,13 @@ def log_probabilities(predictor: Predictor, dataset) -> np.ndarray:
     return np.log(np.clip(probabilities, 1e-12, 1))
 
 
-def score_model(folder: str, share: float, data_root: str) -> dict:
-    offset, counts = model_offset(folder, share)
+def score_model(folder: str, share: float, data_root: str, undo: bool = False) -> dict:
+    offset, basis = recorded_offset(folder) if undo else model_offset(folder, share)
     recipe = read_recipe(folder)
     _, splits = splits_on_original_files(folder, data_root, held_out=[collection_name(n) for n in recipe["held_out"]])
     predictor = Predictor.from_pretrained(folder, device="cpu")
     notumor = predictor.labels.index("notumor")
-    report = {"offset": offset, "training_counts": counts, "share": share, "splits": {}}
+    report = {"offset": offset, "basis": basis, "share": share, "splits": {}}
     for name in SPLITS:
         dataset = getattr(splits, name)
         if dataset is None or not len(dataset):
@@ -73,22 +95,24 @@ def score_model(folder: str, share: float, data_root: str) -> dict:
         shifted[:, notumor] += offset
         labels = np.asarray(raw["label"])
         report["splits"][name] = {
-            "without": evaluate_groups(scores, labels, raw["collection"], raw["file_name"]),
-            "with": evaluate_groups(shifted, labels, raw["collection"], raw["file_name"])}
+            "as_is": evaluate_groups(scores, labels, raw["collection"], raw["file_name"]),
+            "offset_added": evaluate_groups(shifted, labels, raw["collection"], raw["file_name"])}
     return report
 
 
 def table(reports: dict) -> str:
-    lines = ["Each cell: without the correction -> with it. Original files; splits cut as each model's training cut "
-             "them.", "", "| model | offset | split | collection | images | "
-             + " | ".join(m.replace("_", " ") for m in METRICS) + " |", "|---|---|---|---|---|" + "---|" * len(METRICS)]
+    lines = ["Each cell: the model as it is -> with the offset added (a negative offset removes a correction). "
+             "Original files; splits cut as each model's training cut them.", "",
+             "| model | shift of the saved no-tumour logit | split | collection | images | "
+             + " | ".join(m.replace("_", " ") for m in METRICS) + " |",
+             "|---|---|---|---|---|" + "---|" * len(METRICS)]
     for folder, report in reports.items():
         for split, pair in report["splits"].items():
-            for collection, without in pair["without"].items():
-                with_ = pair["with"][collection]
-                rows = [(collection, without, with_)] + [
-                    (f"{collection}, {plane}", entry, with_["by_plane"][plane])
-                    for plane, entry in without.get("by_plane", {}).items()]
+            for collection, as_is in pair["as_is"].items():
+                shifted = pair["offset_added"][collection]
+                rows = [(collection, as_is, shifted)] + [
+                    (f"{collection}, {plane}", entry, shifted["by_plane"][plane])
+                    for plane, entry in as_is.get("by_plane", {}).items()]
                 for label, before, after in rows:
                     cells = ["" if before.get(m) is None else f"{before[m]:.3f} -> {after[m]:.3f}" for m in METRICS]
                     lines.append(f"| `{folder}` | {report['offset']:.3f} | {split} | {label} | {before['images']} | "
@@ -99,11 +123,15 @@ def table(reports: dict) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", action="append", required=True, help="a model folder trained with the transplant")
-    parser.add_argument("--share", type=float, required=True, help="the transplant share it was trained with")
+    parser.add_argument("--share", type=float, help="the transplant share it was trained with")
+    parser.add_argument("--undo", action="store_true",
+                        help="models trained with --correct_transplant_prior: remove the offset they recorded")
     parser.add_argument("--data_root", default="../shared/data", help="folder holding the original collections")
     parser.add_argument("--output_name", default="label_shift", help="file name stem under bench/results/")
     args = parser.parse_args()
-    reports = {folder: score_model(folder, args.share, args.data_root) for folder in args.model}
+    if args.share is None and not args.undo:
+        parser.error("--share is needed (or --undo for models trained with --correct_transplant_prior)")
+    reports = {folder: score_model(folder, args.share, args.data_root, args.undo) for folder in args.model}
     text = table(reports)
     print(text)
     RESULTS_DIR.mkdir(parents=True, exist_ok=True)

@@ -1,8 +1,12 @@
+import json
+
 import numpy as np
+import pytest
 import torch
 from scipy.special import softmax
 
 from brain_tumor.calibration import fit_temperature
+from brain_tumor.labels import NOTUMOR_ID
 from brain_tumor.modeling import build_from_config, fold_temperature, shift_class_logit
 
 
@@ -36,3 +40,31 @@ def test_shifting_a_class_logit_moves_that_logit_alone():
     expected = before.clone()
     expected[:, 2] += 0.75
     torch.testing.assert_close(after, expected)
+
+
+def test_label_shift_undo_on_the_saved_logits_gives_the_run_without_the_correction(tmp_path):
+    """bench/label_shift.py --undo: train_hf adds the offset before folding the temperature in, so on the saved
+    logits the correction is offset / T; removing that must give what training without the flag saves (raw / T)."""
+    from bench.label_shift import recorded_offset
+
+    offset, temperature = 0.7, 0.55
+
+    def save_as_train_hf_with_the_flag(model):
+        shift_class_logit(model, NOTUMOR_ID, offset)
+        fold_temperature(model, temperature)
+
+    raw, saved = logits_before_and_after(save_as_train_hf_with_the_flag)
+    (tmp_path / "all_results.json").write_text(json.dumps({"temperature": temperature,
+                                                           "transplant_prior_offset": offset}))
+    shift, _ = recorded_offset(str(tmp_path))
+    undone = saved.log_softmax(1)
+    undone[:, NOTUMOR_ID] += shift
+    torch.testing.assert_close(undone.softmax(1), (raw / temperature).softmax(1), rtol=1e-5, atol=1e-6)
+
+
+def test_label_shift_undo_refuses_a_run_trained_without_the_correction(tmp_path):
+    from bench.label_shift import recorded_offset
+
+    (tmp_path / "all_results.json").write_text(json.dumps({"temperature": 0.6, "transplant_prior_offset": None}))
+    with pytest.raises(SystemExit, match="--correct_transplant_prior"):
+        recorded_offset(str(tmp_path))
