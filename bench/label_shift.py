@@ -49,18 +49,15 @@ def run_results(folder: str) -> dict:
     return json.loads(path.read_text())
 
 
-def model_offset(folder: str, share: float) -> tuple[float, dict]:
+def model_offset(folder: str, recipe: dict, share: float) -> tuple[float, dict]:
     """The shift of the saved no-tumour logit that gives train_hf's correction, from the class counts of the
-    training split the model trained on. train_hf adds the offset before the temperature T is fitted and
-    folded into the head, so the saved logits (raw / T) need offset / T for the same answers."""
-    recipe = read_recipe(folder)
-    if recipe is None:
-        raise SystemExit(f"{folder}: needs a data_recipe.json to recount its training split.")
+    training split the model trained on (cut from its data recipe). train_hf adds the offset before the
+    temperature T is fitted and folded into the head, so the saved logits (raw / T) need offset / T."""
     labels = np.asarray(load_splits(recipe).train["label"])
     notumor = int(np.sum(labels == NOTUMOR_ID))
-    offset, temperature = label_shift_offset(notumor, len(labels) - notumor, share), run_results(folder)["temperature"]
-    return offset / temperature, {"notumor": notumor, "tumour": len(labels) - notumor, "offset": offset,
-                                  "temperature": temperature}
+    tumour = len(labels) - notumor
+    offset, temperature = label_shift_offset(notumor, tumour, share), run_results(folder)["temperature"]
+    return offset / temperature, {"notumor": notumor, "tumour": tumour, "offset": offset, "temperature": temperature}
 
 
 def recorded_offset(folder: str) -> tuple[float, dict]:
@@ -79,8 +76,10 @@ def log_probabilities(predictor: Predictor, dataset) -> np.ndarray:
 
 
 def score_model(folder: str, share: float, data_root: str, undo: bool = False) -> dict:
-    offset, basis = recorded_offset(folder) if undo else model_offset(folder, share)
     recipe = read_recipe(folder)
+    if recipe is None:
+        raise SystemExit(f"{folder}: needs a data_recipe.json to cut its splits as its training cut them.")
+    offset, basis = recorded_offset(folder) if undo else model_offset(folder, recipe, share)
     _, splits = splits_on_original_files(folder, data_root, held_out=[collection_name(n) for n in recipe["held_out"]])
     predictor = Predictor.from_pretrained(folder, device="cpu")
     notumor = predictor.labels.index("notumor")

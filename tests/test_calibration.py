@@ -5,6 +5,7 @@ import pytest
 import torch
 from scipy.special import softmax
 
+from bench.label_shift import recorded_offset
 from brain_tumor.calibration import fit_temperature
 from brain_tumor.labels import NOTUMOR_ID
 from brain_tumor.modeling import build_from_config, fold_temperature, shift_class_logit
@@ -45,8 +46,6 @@ def test_shifting_a_class_logit_moves_that_logit_alone():
 def test_label_shift_undo_on_the_saved_logits_gives_the_run_without_the_correction(tmp_path):
     """bench/label_shift.py --undo: train_hf adds the offset before folding the temperature in, so on the saved
     logits the correction is offset / T; removing that must give what training without the flag saves (raw / T)."""
-    from bench.label_shift import recorded_offset
-
     offset, temperature = 0.7, 0.55
 
     def save_as_train_hf_with_the_flag(model):
@@ -63,8 +62,6 @@ def test_label_shift_undo_on_the_saved_logits_gives_the_run_without_the_correcti
 
 
 def test_label_shift_undo_refuses_a_run_trained_without_the_correction(tmp_path):
-    from bench.label_shift import recorded_offset
-
     (tmp_path / "all_results.json").write_text(json.dumps({"temperature": 0.6, "transplant_prior_offset": None}))
     with pytest.raises(SystemExit, match="--correct_transplant_prior"):
         recorded_offset(str(tmp_path))
