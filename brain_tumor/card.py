@@ -14,7 +14,7 @@ from .labels import ANY_TUMOR, CLASS_NAMES
 
 SPLIT_TITLES = {
     "official_test": "official test split (contains near-duplicates of training images)",
-    "clean_test": "clean test: official test minus images with a near-duplicate in training",
+    "clean_test": "clean test: official test minus images with a near-duplicate (or its mirror image) in training",
 }
 
 TEMPLATE = """---

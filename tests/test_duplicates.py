@@ -1,6 +1,6 @@
 import numpy as np
 from helpers_datasets import image_dataset, reencode
-from PIL import ImageEnhance
+from PIL import ImageEnhance, ImageOps
 
 from brain_tumor.duplicates import fingerprint_dataset, find_twins
 from synthetic import make_slice
@@ -19,3 +19,16 @@ def test_planted_exact_and_near_twins_are_found_and_distinct_images_left_alone()
     assert report.near.tolist() == [True, True, True, False, False]
     assert report.reference_twins[:3].all() and not report.reference_twins[3:].any()
     assert (report.best_similarity[3:] < 0.99).all()
+
+
+def test_a_mirror_image_copy_is_a_near_twin_unless_mirrors_are_switched_off():
+    rng = np.random.default_rng(1)
+    reference = [make_slice(label, rng, 96) for label in ("glioma", "meningioma", "pituitary", "notumor") * 3]
+    flipped = ImageOps.mirror(reencode(reference[0], 80))  # flipped and re-saved, as the collections hold them
+    distinct = make_slice("glioma", np.random.default_rng(99), 96)
+    query, prints = fingerprint_dataset(image_dataset([flipped, distinct])), fingerprint_dataset(image_dataset(reference))
+    with_mirror = find_twins(query, prints)
+    assert with_mirror.near.tolist() == [True, False] and not with_mirror.exact.any()
+    assert with_mirror.reference_twins[0] and with_mirror.reference_twins.sum() == 1
+    # The synthetic slice is not left-right symmetric: without the mirror, the flipped copy is no twin.
+    assert find_twins(query, prints, mirror=False).near.tolist() == [False, False]
