@@ -26,7 +26,8 @@ def test_a_mirror_image_copy_is_a_near_twin_unless_mirrors_are_switched_off():
     reference = [make_slice(label, rng, 96) for label in ("glioma", "meningioma", "pituitary", "notumor") * 3]
     flipped = ImageOps.mirror(reencode(reference[0], 80))  # flipped and re-saved, as the collections hold them
     distinct = make_slice("glioma", np.random.default_rng(99), 96)
-    query, prints = fingerprint_dataset(image_dataset([flipped, distinct])), fingerprint_dataset(image_dataset(reference))
+    query = fingerprint_dataset(image_dataset([flipped, distinct]))
+    prints = fingerprint_dataset(image_dataset(reference))
     with_mirror = find_twins(query, prints)
     assert with_mirror.near.tolist() == [True, False] and not with_mirror.exact.any()
     assert with_mirror.reference_twins[0] and with_mirror.reference_twins.sum() == 1
