@@ -85,12 +85,12 @@ def find_twins(query: Fingerprints, reference: Fingerprints, threshold: float = 
     query_hashes = set(query.hashes)
     reference_twins = np.array([h in query_hashes for h in reference.hashes], dtype=bool)
     best = np.full(len(query.hashes), -1.0, dtype=np.float32)
-    mirrored = mirror_vectors(query.vectors) if mirror else None
     # Chunked so a 7k x 7k comparison never holds more than chunk x n similarities at once.
     for start in range(0, len(query.hashes), chunk):
-        similarities = query.vectors[start:start + chunk] @ reference.vectors.T
-        if mirrored is not None:  # mirror(q) . r == q . mirror(r): flipping one side covers both
-            similarities = np.maximum(similarities, mirrored[start:start + chunk] @ reference.vectors.T)
+        vectors = query.vectors[start:start + chunk]
+        similarities = vectors @ reference.vectors.T
+        if mirror:  # mirror(q) . r == q . mirror(r): flipping one side covers both
+            similarities = np.maximum(similarities, mirror_vectors(vectors) @ reference.vectors.T)
         if similarities.size:
             best[start:start + chunk] = similarities.max(axis=1)
             reference_twins |= (similarities >= threshold).any(axis=0)
