@@ -7,7 +7,8 @@ Splits are cut by `brain_tumor.recipe.load_splits`, exactly as training cuts the
 model never saw. Figures: accuracy (finely labelled images), tumour recall (any tumour class counts
 for a tumour of unknown type) and no-tumour specificity, per collection and per plane (BRISC); and
 the share of each collection's slices (all real MRI) that the app's checks flag as not an MRI or
-as uncertain (the checks fitted beside the model).
+as uncertain (the checks fitted beside the model). The JSON also names the no-tumour slices called
+tumours (`notumor_called_tumour`), so that they can be looked at.
 
     python bench/collections_eval.py --model models/brain-tumor-mri-classifier \
         --trained_on brain-tumor-mri-v1 --held_out br35h-2020
@@ -26,6 +27,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from brain_tumor.evaluation import evaluate_groups  # noqa: E402
 from brain_tumor.inference import Predictor  # noqa: E402
+from brain_tumor.labels import NOTUMOR_ID  # noqa: E402
 from brain_tumor.recipe import load_splits, make_recipe, read_recipe  # noqa: E402
 
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
@@ -41,10 +43,14 @@ def scores(predictor: Predictor, dataset) -> dict:
     report = evaluate_groups(np.log(np.clip(probabilities, 1e-12, 1)), np.asarray(raw["label"]), raw["collection"],
                              raw["file_name"])
     collections = np.asarray(raw["collection"])
+    # Named, not only counted: some slices labelled no tumour show a lesion, and a reader must be able to look.
+    false_alarms = (np.asarray(raw["label"]) == NOTUMOR_ID) & np.array([p.label != "notumor" for p in predictions])
+    file_names = np.asarray(raw["file_name"])
     for name, entry in report.items():
         flagged = [p for p, c in zip(predictions, collections) if c == name]
         entry["not_mri_rate"] = float(np.mean([p.not_mri for p in flagged]))
         entry["uncertain_rate"] = float(np.mean([p.uncertain for p in flagged]))
+        entry["notumor_called_tumour"] = sorted(file_names[(collections == name) & false_alarms].tolist())
     return report
 
 
