@@ -132,6 +132,8 @@ def main() -> None:
     parser.add_argument("--only", action="append", help="run only these recipes (repeat)")
     parser.add_argument("--full", action="store_true",
                         help="also train on every collection the recipes the file's 'full' list names (or all)")
+    parser.add_argument("--full_only", action="store_true",
+                        help="with --full: train only on every collection, no held-out run (a seed check)")
     parser.add_argument("--parallel", type=int, default=1, help="runs at once (a GPU machine fits several)")
     parser.add_argument("--report_only", action="store_true", help="only write the table from finished runs")
     parser.add_argument("--output_name", default="leave_one_out", help="file name stem under bench/results/")
@@ -146,7 +148,7 @@ def main() -> None:
         jobs = [(f"full/{name}", run_command(spec, recipes[name], root / "full" / name, False), root / "full" / name)
                 for name in full]
         jobs += [(f"loo/{name}", run_command(spec, flags, root / "loo" / name, True), root / "loo" / name)
-                 for name, flags in recipes.items()]
+                 for name, flags in recipes.items() if not (args.full and args.full_only)]
         os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
         with ThreadPoolExecutor(args.parallel) as pool:
             for name, seconds, code in pool.map(train, jobs):
