@@ -133,7 +133,7 @@ def main() -> None:
     parser.add_argument("--full", action="store_true",
                         help="also train on every collection the recipes the file's 'full' list names (or all)")
     parser.add_argument("--full_only", action="store_true",
-                        help="with --full: train only on every collection, no held-out run (a seed check)")
+                        help="only the --full runs, no held-out run (a second seed of a candidate)")
     parser.add_argument("--parallel", type=int, default=1, help="runs at once (a GPU machine fits several)")
     parser.add_argument("--report_only", action="store_true", help="only write the table from finished runs")
     parser.add_argument("--output_name", default="leave_one_out", help="file name stem under bench/results/")
@@ -144,11 +144,11 @@ def main() -> None:
     root = (REPO_ROOT / args.output_root).resolve()
     if not args.report_only:
         # Full runs first: they are the candidate default models.
-        full = [name for name in spec.get("full", recipes) if name in recipes] if args.full else []
+        full = [name for name in spec.get("full", recipes) if name in recipes] if args.full or args.full_only else []
         jobs = [(f"full/{name}", run_command(spec, recipes[name], root / "full" / name, False), root / "full" / name)
                 for name in full]
         jobs += [(f"loo/{name}", run_command(spec, flags, root / "loo" / name, True), root / "loo" / name)
-                 for name, flags in recipes.items() if not (args.full and args.full_only)]
+                 for name, flags in recipes.items() if not args.full_only]
         os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
         with ThreadPoolExecutor(args.parallel) as pool:
             for name, seconds, code in pool.map(train, jobs):
