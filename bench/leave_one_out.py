@@ -149,6 +149,8 @@ def main() -> None:
                 for name in full]
         jobs += [(f"loo/{name}", run_command(spec, flags, root / "loo" / name, True), root / "loo" / name)
                  for name, flags in recipes.items() if not args.full_only]
+        if not jobs:  # e.g. --full_only for a recipe the file's "full" list leaves out
+            parser.error(f"no run to train: check --only against the recipes (and 'full' list) of {args.recipes}")
         os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
         with ThreadPoolExecutor(args.parallel) as pool:
             for name, seconds, code in pool.map(train, jobs):
