@@ -27,7 +27,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from brain_tumor.evaluation import evaluate_groups  # noqa: E402
 from brain_tumor.inference import Predictor  # noqa: E402
-from brain_tumor.labels import NOTUMOR_ID  # noqa: E402
+from brain_tumor.labels import CLASS_NAMES, NOTUMOR_ID  # noqa: E402
 from brain_tumor.recipe import load_splits, make_recipe, read_recipe  # noqa: E402
 
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
@@ -40,17 +40,16 @@ def scores(predictor: Predictor, dataset) -> dict:
     raw = dataset.with_format(None)
     predictions = predictor.predict_batch(raw["image"], batch_size=32)
     probabilities = np.array([[p.probabilities[name] for name in predictor.labels] for p in predictions])
-    report = evaluate_groups(np.log(np.clip(probabilities, 1e-12, 1)), np.asarray(raw["label"]), raw["collection"],
-                             raw["file_name"])
-    collections = np.asarray(raw["collection"])
+    labels, collections, file_names = (np.asarray(raw[column]) for column in ("label", "collection", "file_name"))
+    report = evaluate_groups(np.log(np.clip(probabilities, 1e-12, 1)), labels, collections, file_names)
+    not_mri, uncertain = (np.array([getattr(p, flag) for p in predictions]) for flag in ("not_mri", "uncertain"))
     # Named, not only counted: some slices labelled no tumour show a lesion, and a reader must be able to look.
-    false_alarms = (np.asarray(raw["label"]) == NOTUMOR_ID) & np.array([p.label != "notumor" for p in predictions])
-    file_names = np.asarray(raw["file_name"])
+    false_alarms = (labels == NOTUMOR_ID) & np.array([p.label != CLASS_NAMES[NOTUMOR_ID] for p in predictions])
     for name, entry in report.items():
-        flagged = [p for p, c in zip(predictions, collections) if c == name]
-        entry["not_mri_rate"] = float(np.mean([p.not_mri for p in flagged]))
-        entry["uncertain_rate"] = float(np.mean([p.uncertain for p in flagged]))
-        entry["notumor_called_tumour"] = sorted(file_names[(collections == name) & false_alarms].tolist())
+        in_collection = collections == name
+        entry["not_mri_rate"] = float(not_mri[in_collection].mean())
+        entry["uncertain_rate"] = float(uncertain[in_collection].mean())
+        entry["notumor_called_tumour"] = sorted(file_names[in_collection & false_alarms].tolist())
     return report
 
 
