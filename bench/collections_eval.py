@@ -8,7 +8,8 @@ model never saw. Figures: accuracy (finely labelled images), tumour recall (any 
 for a tumour of unknown type) and no-tumour specificity, per collection and per plane (BRISC); and
 the share of each collection's slices (all real MRI) that the app's checks flag as not an MRI or
 as uncertain (the checks fitted beside the model). The JSON also names the no-tumour slices called
-tumours (`notumor_called_tumour`), so that they can be looked at.
+tumours (`notumor_called_tumour`), so that they can be looked at, and every slice's label and answer
+(`answers`), so that two models can be compared slice by slice (`bench/paired.py`).
 
     python bench/collections_eval.py --model models/brain-tumor-mri-classifier \
         --trained_on brain-tumor-mri-v1 --held_out br35h-2020
@@ -27,7 +28,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from brain_tumor.evaluation import evaluate_groups  # noqa: E402
 from brain_tumor.inference import Predictor  # noqa: E402
-from brain_tumor.labels import CLASS_NAMES, NOTUMOR_ID  # noqa: E402
+from brain_tumor.labels import CLASS_NAMES, DATASET_LABELS, NOTUMOR_ID  # noqa: E402
 from brain_tumor.recipe import load_splits, make_recipe, read_recipe  # noqa: E402
 
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
@@ -50,7 +51,17 @@ def scores(predictor: Predictor, dataset) -> dict:
         entry["not_mri_rate"] = float(not_mri[in_collection].mean())
         entry["uncertain_rate"] = float(uncertain[in_collection].mean())
         entry["notumor_called_tumour"] = sorted(file_names[in_collection & false_alarms].tolist())
+        entry["answers"] = answers_by_file(file_names[in_collection], labels[in_collection],
+                                           [p.label for p, kept in zip(predictions, in_collection) if kept])
     return report
+
+
+def answers_by_file(file_names, labels, answers) -> dict[str, list[str]]:
+    """{file name: [label, answer]} ("tumor" is a tumour of unknown type). A collection's test file
+    names are unique, so two models' answers on the same slices can be matched by name."""
+    if len(set(file_names)) != len(file_names):
+        raise ValueError("file names repeat within a collection's split: answers cannot be matched by name")
+    return {str(name): [DATASET_LABELS[label], answer] for name, label, answer in zip(file_names, labels, answers)}
 
 
 def splits_on_original_files(model: str, data_root: str, trained_on: list[str] | None = None,

@@ -1,0 +1,53 @@
+"""bench/paired.py and the per-slice answers of bench/collections_eval.py, on answers whose counts are known."""
+
+import json
+
+import numpy as np
+import pytest
+from scipy.stats import binomtest
+
+from bench.collections_eval import answers_by_file
+from bench.paired import compare, read_answers
+from brain_tumor.labels import ANY_TUMOR_ID, CLASS_NAMES
+
+
+def test_answers_are_keyed_by_file_name_with_the_label_spelled_out():
+    labels = np.array([CLASS_NAMES.index("glioma"), ANY_TUMOR_ID])
+    answers = answers_by_file(np.array(["a.jpg", "y1.jpg"]), labels, ["meningioma", "pituitary"])
+    assert answers == {"a.jpg": ["glioma", "meningioma"], "y1.jpg": ["tumor", "pituitary"]}
+    with pytest.raises(ValueError, match="repeat"):
+        answers_by_file(np.array(["a.jpg", "a.jpg"]), labels, ["glioma", "glioma"])
+
+
+def test_mcnemar_counts_only_the_slices_one_model_gets_right():
+    # 20 slices both get right, 8 only A gets right, 2 only B, 5 both get wrong; one slice only A scored.
+    a, b = {}, {}
+    for i in range(35):
+        right_a, right_b = i < 28, i < 20 or 28 <= i < 30
+        a[f"s{i}"] = ["glioma", "glioma" if right_a else "meningioma"]
+        b[f"s{i}"] = ["glioma", "glioma" if right_b else "pituitary"]
+    a["extra"] = ["glioma", "glioma"]
+    report = compare(a, b)
+    assert report["slices"] == 35 and (report["only_a_right"], report["only_b_right"]) == (8, 2)
+    assert report["accuracy_a"] == pytest.approx(28 / 35) and report["accuracy_b"] == pytest.approx(22 / 35)
+    assert report["mcnemar_p"] == pytest.approx(binomtest(8, 10, 0.5).pvalue)  # 0.109: not below 0.05
+    low, high = report["accuracy_a_95"]
+    assert low < 28 / 35 < high and high - low > 0.2  # 35 slices cannot pin an accuracy down
+
+
+def test_a_tumour_of_unknown_type_is_right_as_any_tumour_class():
+    report = compare({"y1": ["tumor", "pituitary"], "y2": ["tumor", "notumor"]},
+                     {"y1": ["tumor", "glioma"], "y2": ["tumor", "glioma"]})
+    assert (report["accuracy_a"], report["accuracy_b"]) == (0.5, 1.0)
+    assert (report["only_a_right"], report["only_b_right"]) == (0, 1)
+
+
+def test_files_that_disagree_on_labels_or_lack_answers_are_refused(tmp_path):
+    with pytest.raises(ValueError, match="different labels"):
+        compare({"s": ["glioma", "glioma"]}, {"s": ["meningioma", "glioma"]})
+    old = tmp_path / "old.json"
+    old.write_text(json.dumps({"clean_test": {"brain-tumor-mri-v1": {"accuracy": 0.9}}}))
+    with pytest.raises(SystemExit, match="re-run bench/collections_eval.py"):
+        read_answers(str(old), "clean_test", "brain-tumor-mri-v1")
+    with pytest.raises(SystemExit, match="no clean_test of br35h-2020"):
+        read_answers(str(old), "clean_test", "br35h-2020")
