@@ -238,6 +238,9 @@ def _pooled(last: torch.Tensor, pooler: torch.Tensor | None) -> torch.Tensor:
 # probability over the three types and is flagged uncertain, though the (calibrated) probabilities
 # still say "a tumour" clearly; from this summed probability on, the verdict says so first.
 TUMOUR_LIKELY = 0.9
+# Split three ways, the tumour types can together outweigh "no tumour" while each alone is below it:
+# then the arg max says no tumour, but a tumour is the likelier answer, and the verdict says so.
+TUMOUR_MORE_LIKELY = 0.5
 
 
 def tumour_probability(probabilities: dict[str, float] | None) -> float | None:
@@ -266,6 +269,12 @@ def verdict_text(label: str, probability: float, not_mri_reasons: list[str], unc
         canonical, meaning = label, ""
     name = "no tumour" if canonical == "notumor" else label.replace("_", " ")
     tumour = tumour_probability(probabilities)
+    if canonical == "notumor" and tumour is not None and tumour > TUMOUR_MORE_LIKELY:
+        return (
+            f"More likely a tumour than not: the three tumour types together get {tumour:.0%}, against "
+            f"{probability:.0%} for no tumour, which leads only because the tumour's probability is split over "
+            "three types. The type is unknown. Do not rely on this prediction."
+        )
     if uncertain_reasons and canonical != "notumor" and tumour is not None and tumour >= TUMOUR_LIKELY:
         return (
             f"Tumour, type uncertain: the three tumour types together get {tumour:.0%}; the best guess of the type "

@@ -178,6 +178,17 @@ def test_a_tumour_of_uncertain_type_is_called_a_tumour_first():
     assert verdict_text("glioma", 0.95, [], [], {**split, "glioma": 0.95}).startswith("Glioma (95%)")
 
 
+def test_no_tumour_outweighed_by_the_three_tumour_types_together_is_called_more_likely_a_tumour():
+    spread = {"glioma": 0.25, "meningioma": 0.20, "notumor": 0.40, "pituitary": 0.15}
+    verdict = verdict_text("notumor", 0.40, [], ["its top probability is only 40%"], spread)
+    assert verdict.startswith("More likely a tumour than not: the three tumour types together get 60%, against "
+                              "40% for no tumour")
+    leading = {"glioma": 0.20, "meningioma": 0.15, "notumor": 0.55, "pituitary": 0.10}
+    assert verdict_text("notumor", 0.55, [], ["its top probability is only 55%"], leading).startswith("Uncertain:")
+    # The not-an-MRI verdict comes first.
+    assert verdict_text("notumor", 0.40, ["it is in colour"], [], spread).startswith("This does not look like")
+
+
 # --- loading errors ---------------------------------------------------------------------------
 
 

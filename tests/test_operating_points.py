@@ -15,6 +15,9 @@ def test_recall_is_read_where_the_negatives_reach_the_asked_specificity():
     assert report["recall_at_specificity_0.95"] == pytest.approx(0.5)
     assert report["recall_at_specificity_0.90"] == pytest.approx(0.75)
     assert 0.5 < report["roc_auc"] < 1
+    # P(tumour) > 0.5: three of the four tumours; the 49 negatives above 0.50 are false alarms, 0.50 itself is not.
+    assert report["recall_summed"] == pytest.approx(0.75)
+    assert report["specificity_summed"] == pytest.approx(0.51)
 
 
 def test_held_out_normals_are_scored_at_the_thresholds_of_the_official_ones():
