@@ -69,11 +69,16 @@ def splits_on_original_files(model: str, data_root: str, trained_on: list[str] |
     """The model's collections by name (default: its data_recipe.json), and their splits cut from the
     files under `data_root` exactly as training cut them."""
     root = Path(data_root)
+    saved = read_recipe(model) or {}
     # A recipe names folders as training saw them (maybe a packed copy): keep the collection's name only.
-    trained_on = trained_on or [Path(n).name for n in (read_recipe(model) or {}).get("datasets", [])]
+    trained_on = trained_on or [Path(n).name for n in saved.get("datasets", [])]
     if not trained_on:
         raise SystemExit("--trained_on is needed: the model folder has no data_recipe.json")
-    recipe = make_recipe([str(root / name) for name in trained_on], held_out=[str(root / name) for name in held_out])
+    # The seed and fractions cut flat collections' own test splits (Br35H): keep the model's, or a
+    # model trained with another seed would be scored on slices it trained on.
+    settings = {key: value for key, value in saved.items() if key not in ("datasets", "held_out", "masks")}
+    recipe = make_recipe([str(root / name) for name in trained_on],
+                         **{**settings, "held_out": [str(root / name) for name in held_out]})
     return trained_on, load_splits(recipe)
 
 

@@ -1,4 +1,4 @@
-"""bench/paired.py and the per-slice answers of bench/collections_eval.py, on answers whose counts are known."""
+"""bench/paired.py, and the per-slice answers and the splits of bench/collections_eval.py, on data whose counts are known."""
 
 import json
 
@@ -51,3 +51,27 @@ def test_files_that_disagree_on_labels_or_lack_answers_are_refused(tmp_path):
         read_answers(str(old), "clean_test", "brain-tumor-mri-v1")
     with pytest.raises(SystemExit, match="no clean_test of br35h-2020"):
         read_answers(str(old), "clean_test", "br35h-2020")
+
+
+def test_collections_eval_cuts_splits_with_the_models_own_seed(tmp_path):
+    # Br35H-like flat collections get their test split from the seed: a seed-43 model scored on a
+    # seed-42 cut would be scored on slices it trained on.
+    from helpers_collections import make_collections
+
+    from bench.collections_eval import splits_on_original_files
+    from brain_tumor.recipe import load_splits, make_recipe, save_recipe
+
+    collections = make_collections(tmp_path / "data")
+    model = tmp_path / "model"
+    model.mkdir()
+    save_recipe(make_recipe(collections.training, seed=43), model)
+
+    def br35h_test_files(splits):
+        test = splits.official_test.filter(lambda row: row == "br35h", input_columns="collection")
+        return sorted(test["file_name"])
+
+    trained_on, splits = splits_on_original_files(str(model), str(tmp_path / "data"))
+    assert trained_on == ["v1", "br35h", "brisc"]
+    as_trained = load_splits(make_recipe(collections.training, seed=43))
+    as_seed_42 = load_splits(make_recipe(collections.training, seed=42))
+    assert br35h_test_files(splits) == br35h_test_files(as_trained) != br35h_test_files(as_seed_42)
