@@ -4,11 +4,13 @@ import json
 
 import numpy as np
 import pytest
+from helpers_collections import make_collections
 from scipy.stats import binomtest
 
-from bench.collections_eval import answers_by_file
+from bench.collections_eval import answers_by_file, splits_on_original_files
 from bench.paired import compare, read_answers
 from brain_tumor.labels import ANY_TUMOR_ID, CLASS_NAMES
+from brain_tumor.recipe import load_splits, make_recipe, save_recipe
 
 
 def test_answers_are_keyed_by_file_name_with_the_label_spelled_out():
@@ -56,11 +58,6 @@ def test_files_that_disagree_on_labels_or_lack_answers_are_refused(tmp_path):
 def test_collections_eval_cuts_splits_with_the_models_own_seed(tmp_path):
     # Br35H-like flat collections get their test split from the seed: a seed-43 model scored on a
     # seed-42 cut would be scored on slices it trained on.
-    from helpers_collections import make_collections
-
-    from bench.collections_eval import splits_on_original_files
-    from brain_tumor.recipe import load_splits, make_recipe, save_recipe
-
     collections = make_collections(tmp_path / "data")
     model = tmp_path / "model"
     model.mkdir()
