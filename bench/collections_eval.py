@@ -29,7 +29,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from brain_tumor.evaluation import evaluate_groups  # noqa: E402
 from brain_tumor.inference import Predictor  # noqa: E402
 from brain_tumor.labels import CLASS_NAMES, DATASET_LABELS, NOTUMOR_ID  # noqa: E402
-from brain_tumor.recipe import load_splits, make_recipe, read_recipe  # noqa: E402
+from brain_tumor.recipe import DEFAULTS, SPLIT_OPTIONS, load_splits, make_recipe, read_recipe  # noqa: E402
 
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
 
@@ -69,16 +69,15 @@ def splits_on_original_files(model: str, data_root: str, trained_on: list[str] |
     """The model's collections by name (default: its data_recipe.json), and their splits cut from the
     files under `data_root` exactly as training cut them."""
     root = Path(data_root)
-    saved = read_recipe(model) or {}
+    saved = read_recipe(model) or DEFAULTS
     # A recipe names folders as training saw them (maybe a packed copy): keep the collection's name only.
-    trained_on = trained_on or [Path(n).name for n in saved.get("datasets", [])]
+    trained_on = trained_on or [Path(n).name for n in saved["datasets"]]
     if not trained_on:
         raise SystemExit("--trained_on is needed: the model folder has no data_recipe.json")
     # The seed and fractions cut flat collections' own test splits (Br35H): keep the model's, or a
     # model trained with another seed would be scored on slices it trained on.
-    settings = {key: value for key, value in saved.items() if key not in ("datasets", "held_out", "masks")}
-    recipe = make_recipe([str(root / name) for name in trained_on],
-                         **{**settings, "held_out": [str(root / name) for name in held_out]})
+    recipe = make_recipe([str(root / name) for name in trained_on], held_out=[str(root / name) for name in held_out],
+                         **{key: saved[key] for key in SPLIT_OPTIONS})
     return trained_on, load_splits(recipe)
 
 

@@ -17,6 +17,9 @@ from .splits import Splits, make_splits
 RECIPE_FILE = "data_recipe.json"
 DEFAULTS = {"datasets": [], "held_out": [], "masks": None, "seed": 42, "validation_fraction": 0.15,
             "flat_test_fraction": 0.2, "near_threshold": DEFAULT_NEAR_THRESHOLD, "held_out_twins": "held_out"}
+# The settings that decide how splits are cut, beside which collections: what scoring a model on its
+# own splits must keep from its recipe.
+SPLIT_OPTIONS = ("near_threshold", "validation_fraction", "flat_test_fraction", "seed", "held_out_twins")
 
 
 def make_recipe(datasets: list[str], **settings) -> dict:

@@ -17,10 +17,9 @@ import json
 import sys
 from pathlib import Path
 
-from ..recipe import DEFAULTS, RECIPE_FILE, make_recipe, read_recipe
+from ..recipe import DEFAULTS, RECIPE_FILE, SPLIT_OPTIONS, make_recipe, read_recipe
 from ..splits import HELD_OUT_TWINS
 
-SPLIT_OPTIONS = ("near_threshold", "validation_fraction", "flat_test_fraction", "seed", "held_out_twins")
 SPLITS = ("train", "validation", "official_test", "clean_test")
 
 
