@@ -11,6 +11,10 @@ positives and the no-tumour slices of every collection's official test as negati
   tumour, though none of them alone may);
 - held-out tumour recall at the thresholds where specificity is 0.95 and 0.90 on those negatives
   (the same specificity for every model, so recalls compare like with like).
+Beside those test-set thresholds, which no deployed model can have, the thresholds fitted where a deployer may
+fit them: the P(tumour) quantiles of the validation split's no-tumour slices (training collections only) at the
+same specificities, with the held-out recall above them and the official tests' specificity at them (does a
+threshold fitted on validation carry to new slices?).
 Where the held-out collection has no-tumour slices too (a run with `--held_out_twins training`, such as
 all of Br35H held out), a second table scores them, never seen in training: the ROC AUC of held-out
 tumours against held-out no-tumour slices, the specificity of the answer on them, and their specificity
@@ -70,6 +74,16 @@ def operating_points(positives: np.ndarray, negatives: np.ndarray) -> dict:
     return report
 
 
+def fitted_on_validation(positives: np.ndarray, negatives: np.ndarray, validation_negatives: np.ndarray) -> dict:
+    """Thresholds set on the validation split's no-tumour slices, scored on held-out tumours and test negatives."""
+    report = {"validation_negatives": len(validation_negatives)}
+    for specificity, threshold in thresholds(validation_negatives).items():
+        report[f"validation_threshold_{specificity:.2f}"] = threshold
+        report[f"recall_at_validation_threshold_{specificity:.2f}"] = float(np.mean(positives > threshold))
+        report[f"specificity_at_validation_threshold_{specificity:.2f}"] = float(np.mean(negatives <= threshold))
+    return report
+
+
 def held_out_negatives(positives: np.ndarray, negatives: np.ndarray, held_negatives: np.ndarray,
                        held_false_alarms: np.ndarray) -> dict:
     """The held-out collection's own no-tumour slices, at the thresholds set on the official tests' ones."""
@@ -98,6 +112,8 @@ def score_model(folder: str) -> dict:
     report = {**operating_points(positives, negatives), "recall_argmax": float(found.mean()),
               "specificity_argmax": float(1 - false_alarms.mean()),
               "negatives_from": sorted(set(official["collection"]))}
+    validation_normal = splits.validation.filter(lambda label: label == NOTUMOR_ID, input_columns="label")
+    report.update(fitted_on_validation(positives, negatives, predict(predictor, validation_normal)[0]))
     held_normal = splits.held_out.filter(lambda label: label == NOTUMOR_ID, input_columns="label")
     if len(held_normal):
         report.update(held_out_negatives(positives, negatives, *predict(predictor, held_normal)))
@@ -122,6 +138,17 @@ def main() -> None:
     for folder, r in reports.items():
         cells = [r["roc_auc"], r["recall_argmax"], r["specificity_argmax"], r["recall_summed"],
                  r["specificity_summed"], *(r[f"recall_at_specificity_{s:.2f}"] for s in SPECIFICITIES)]
+        lines.append(f"| `{folder}` | " + " | ".join(f"{c:.3f}" for c in cells) + " |")
+    lines += ["", f"Thresholds fitted on the validation split's {first['validation_negatives']} no-tumour slices "
+                  "(training collections only): the P(tumour) above which a slice is called a tumour at each "
+                  "specificity there, the held-out tumour recall above it, and the official tests' no-tumour "
+                  "specificity at it.", "",
+              "| model | " + " | ".join(f"threshold (validation specificity {s:.2f}) | held-out recall | "
+                                      "official specificity" for s in SPECIFICITIES) + " |",
+              "|---|" + "---|---|---|" * len(SPECIFICITIES)]
+    for folder, r in reports.items():
+        cells = [r[f"{key}_{s:.2f}"] for s in SPECIFICITIES for key in
+                 ("validation_threshold", "recall_at_validation_threshold", "specificity_at_validation_threshold")]
         lines.append(f"| `{folder}` | " + " | ".join(f"{c:.3f}" for c in cells) + " |")
     with_normals = {folder: r for folder, r in reports.items() if "held_out_negatives" in r}
     if with_normals:

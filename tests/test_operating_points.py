@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from bench.operating_points import held_out_negatives, operating_points
+from bench.operating_points import fitted_on_validation, held_out_negatives, operating_points
 
 
 def test_recall_is_read_where_the_negatives_reach_the_asked_specificity():
@@ -30,3 +30,16 @@ def test_held_out_normals_are_scored_at_the_thresholds_of_the_official_ones():
     assert report["held_out_specificity_at_specificity_0.90"] == pytest.approx(0.5)
     assert report["held_out_specificity_at_specificity_0.95"] == pytest.approx(0.75)
     assert report["held_out_roc_auc"] == pytest.approx(9 / 12)  # every tumour above three of the four normals
+
+
+def test_thresholds_fitted_on_validation_are_scored_on_held_out_tumours_and_test_negatives():
+    validation = np.linspace(0.0, 0.99, 100)  # quantiles 0.9405 (specificity 0.95) and 0.891 (0.90)
+    positives = np.array([0.2, 0.92, 0.96, 0.995])
+    test_negatives = np.array([0.1, 0.5, 0.9, 0.95])  # one above 0.9405, two above 0.891
+    report = fitted_on_validation(positives, test_negatives, validation)
+    assert report["validation_negatives"] == 100
+    assert report["validation_threshold_0.95"] == pytest.approx(0.9405)
+    assert report["recall_at_validation_threshold_0.95"] == pytest.approx(0.5)
+    assert report["recall_at_validation_threshold_0.90"] == pytest.approx(0.75)
+    assert report["specificity_at_validation_threshold_0.95"] == pytest.approx(0.75)
+    assert report["specificity_at_validation_threshold_0.90"] == pytest.approx(0.5)
