@@ -30,6 +30,15 @@ def test_held_out_normals_are_scored_at_the_thresholds_of_the_official_ones():
     assert report["held_out_specificity_at_specificity_0.90"] == pytest.approx(0.5)
     assert report["held_out_specificity_at_specificity_0.95"] == pytest.approx(0.75)
     assert report["held_out_roc_auc"] == pytest.approx(9 / 12)  # every tumour above three of the four normals
+    assert "held_out_specificity_at_validation_threshold_0.90" not in report
+
+    validation = np.linspace(0.0, 0.099, 100)  # thresholds 0.09405 and 0.0891: only the 0.1 normal stays below
+    report = held_out_negatives(positives, official, held_normals, np.array([False, False, True, True]), validation)
+    assert report["held_out_specificity_at_validation_threshold_0.95"] == pytest.approx(0.0)
+    held_normals = np.array([0.05, 0.09, 0.5, 0.999])  # 0.09 lies between the two thresholds
+    report = held_out_negatives(positives, official, held_normals, np.array([False, False, True, True]), validation)
+    assert report["held_out_specificity_at_validation_threshold_0.95"] == pytest.approx(0.5)
+    assert report["held_out_specificity_at_validation_threshold_0.90"] == pytest.approx(0.25)
 
 
 def test_thresholds_fitted_on_validation_are_scored_on_held_out_tumours_and_test_negatives():
