@@ -53,6 +53,11 @@ def predict(predictor: Predictor, dataset) -> tuple[np.ndarray, np.ndarray]:
             np.array([p.label != "notumor" for p in predictions]))
 
 
+def slices_where(dataset, tumour: bool):
+    """The split's tumour slices (any tumour label, the coarse one included), or its no-tumour slices."""
+    return dataset.filter(lambda label: (label != NOTUMOR_ID) == tumour, input_columns="label")
+
+
 def roc_auc(positives: np.ndarray, negatives: np.ndarray) -> float:
     truth = np.concatenate([np.ones(len(positives)), np.zeros(len(negatives))])
     return float(roc_auc_score(truth, np.concatenate([positives, negatives])))
@@ -61,6 +66,11 @@ def roc_auc(positives: np.ndarray, negatives: np.ndarray) -> float:
 def thresholds(negatives: np.ndarray) -> dict[float, float]:
     """The P(tumour) above which a slice is called a tumour, for each specificity on these negatives."""
     return {specificity: float(np.quantile(negatives, specificity)) for specificity in SPECIFICITIES}
+
+
+def specificity_at(scored: np.ndarray, reference: np.ndarray) -> dict[float, float]:
+    """The specificity on `scored` no-tumour slices at each threshold set on the `reference` ones."""
+    return {specificity: float(np.mean(scored <= threshold)) for specificity, threshold in thresholds(reference).items()}
 
 
 def operating_points(positives: np.ndarray, negatives: np.ndarray) -> dict:
@@ -90,12 +100,11 @@ def held_out_negatives(positives: np.ndarray, negatives: np.ndarray, held_negati
     the validation split's, when given)."""
     report = {"held_out_negatives": len(held_negatives), "held_out_roc_auc": roc_auc(positives, held_negatives),
               "held_out_specificity_argmax": float(1 - held_false_alarms.mean())}
-    for specificity, threshold in thresholds(negatives).items():
-        report[f"held_out_specificity_at_specificity_{specificity:.2f}"] = float(np.mean(held_negatives <= threshold))
-    if validation_negatives is not None:
-        for specificity, threshold in thresholds(validation_negatives).items():
-            report[f"held_out_specificity_at_validation_threshold_{specificity:.2f}"] = float(
-                np.mean(held_negatives <= threshold))
+    references = {"specificity": negatives, "validation_threshold": validation_negatives}
+    for name, reference in references.items():
+        if reference is not None:
+            for specificity, value in specificity_at(held_negatives, reference).items():
+                report[f"held_out_specificity_at_{name}_{specificity:.2f}"] = value
     return report
 
 
@@ -111,19 +120,57 @@ def score_model(folder: str) -> dict:
         raise SystemExit(f"{folder}: needs a data_recipe.json with a held-out collection (a leave-one-out run).")
     splits = splits_of(json.dumps(recipe, sort_keys=True))
     predictor = Predictor.from_pretrained(folder, device="cpu")
-    held = splits.held_out.filter(lambda label: label != NOTUMOR_ID, input_columns="label")
-    official = splits.official_test.filter(lambda label: label == NOTUMOR_ID, input_columns="label")
+    held, official = slices_where(splits.held_out, tumour=True), slices_where(splits.official_test, tumour=False)
     (positives, found), (negatives, false_alarms) = predict(predictor, held), predict(predictor, official)
     report = {**operating_points(positives, negatives), "recall_argmax": float(found.mean()),
               "specificity_argmax": float(1 - false_alarms.mean()),
               "negatives_from": sorted(set(official["collection"]))}
-    validation_normal = splits.validation.filter(lambda label: label == NOTUMOR_ID, input_columns="label")
-    validation_negatives = predict(predictor, validation_normal)[0]
+    validation_negatives = predict(predictor, slices_where(splits.validation, tumour=False))[0]
     report.update(fitted_on_validation(positives, negatives, validation_negatives))
-    held_normal = splits.held_out.filter(lambda label: label == NOTUMOR_ID, input_columns="label")
+    held_normal = slices_where(splits.held_out, tumour=False)
     if len(held_normal):
         report.update(held_out_negatives(positives, negatives, *predict(predictor, held_normal), validation_negatives))
     return report
+
+
+def table(columns: list[str], reports: dict[str, dict], keys: list[str]) -> list[str]:
+    """A markdown table: one row per model folder, the report's `keys` as cells."""
+    lines = ["| model | " + " | ".join(columns) + " |", "|---|" + "---|" * len(columns)]
+    return lines + [f"| `{folder}` | " + " | ".join(f"{r[key]:.3f}" for key in keys) + " |"
+                    for folder, r in reports.items()]
+
+
+def render(reports: dict[str, dict]) -> str:
+    first = next(iter(reports.values()))
+    per_s = [f"{s:.2f}" for s in SPECIFICITIES]
+    lines = [f"Positives: the held-out collection's {first['positives']} tumour slices; negatives: the "
+             f"{first['negatives']} no-tumour slices of the official tests of {', '.join(first['negatives_from'])}. "
+             "P(tumour) = 1 - P(notumor).", ""]
+    lines += table(["ROC AUC", "recall (arg max)", "specificity (arg max)", "recall (P(tumour) > 0.5)",
+                    "specificity (P(tumour) > 0.5)", *(f"recall at specificity {s}" for s in per_s)], reports,
+                   ["roc_auc", "recall_argmax", "specificity_argmax", "recall_summed", "specificity_summed",
+                    *(f"recall_at_specificity_{s}" for s in per_s)])
+    lines += ["", f"Thresholds fitted on the validation split's {first['validation_negatives']} no-tumour slices "
+                  "(training collections only): the P(tumour) above which a slice is called a tumour at each "
+                  "specificity there, the held-out tumour recall above it, and the official tests' no-tumour "
+                  "specificity at it.", ""]
+    lines += table([c for s in per_s for c in (f"threshold (validation specificity {s})", "held-out recall",
+                                               "official specificity")], reports,
+                   [f"{key}_{s}" for s in per_s for key in ("validation_threshold", "recall_at_validation_threshold",
+                                                            "specificity_at_validation_threshold")])
+    with_normals = {folder: r for folder, r in reports.items() if "held_out_negatives" in r}
+    if with_normals:
+        lines += ["", f"The held-out collection's own no-tumour slices "
+                      f"({next(iter(with_normals.values()))['held_out_negatives']}, never trained on): ROC AUC of "
+                      "held-out tumours against them, specificity of the answer on them, and specificity at the "
+                      "thresholds set on the official tests' no-tumour slices and on the validation split's above.", ""]
+        lines += table(["held-out ROC AUC", "held-out specificity (arg max)",
+                        *(f"held-out specificity at the specificity-{s} threshold" for s in per_s),
+                        *(f"at the validation-{s} threshold" for s in per_s)], with_normals,
+                       ["held_out_roc_auc", "held_out_specificity_argmax",
+                        *(f"held_out_specificity_at_specificity_{s}" for s in per_s),
+                        *(f"held_out_specificity_at_validation_threshold_{s}" for s in per_s)])
+    return "\n".join(lines) + "\n"
 
 
 def main() -> None:
@@ -133,45 +180,7 @@ def main() -> None:
     args = parser.parse_args()
 
     reports = {folder: score_model(folder) for folder in args.model}
-    first = next(iter(reports.values()))
-    lines = [f"Positives: the held-out collection's {first['positives']} tumour slices; negatives: the "
-             f"{first['negatives']} no-tumour slices of the official tests of {', '.join(first['negatives_from'])}. "
-             "P(tumour) = 1 - P(notumor).", "",
-             "| model | ROC AUC | recall (arg max) | specificity (arg max) | recall (P(tumour) > 0.5) "
-             "| specificity (P(tumour) > 0.5) | "
-             + " | ".join(f"recall at specificity {s:.2f}" for s in SPECIFICITIES) + " |",
-             "|---|---|---|---|---|---|" + "---|" * len(SPECIFICITIES)]
-    for folder, r in reports.items():
-        cells = [r["roc_auc"], r["recall_argmax"], r["specificity_argmax"], r["recall_summed"],
-                 r["specificity_summed"], *(r[f"recall_at_specificity_{s:.2f}"] for s in SPECIFICITIES)]
-        lines.append(f"| `{folder}` | " + " | ".join(f"{c:.3f}" for c in cells) + " |")
-    lines += ["", f"Thresholds fitted on the validation split's {first['validation_negatives']} no-tumour slices "
-                  "(training collections only): the P(tumour) above which a slice is called a tumour at each "
-                  "specificity there, the held-out tumour recall above it, and the official tests' no-tumour "
-                  "specificity at it.", "",
-              "| model | " + " | ".join(f"threshold (validation specificity {s:.2f}) | held-out recall | "
-                                      "official specificity" for s in SPECIFICITIES) + " |",
-              "|---|" + "---|---|---|" * len(SPECIFICITIES)]
-    for folder, r in reports.items():
-        cells = [r[f"{key}_{s:.2f}"] for s in SPECIFICITIES for key in
-                 ("validation_threshold", "recall_at_validation_threshold", "specificity_at_validation_threshold")]
-        lines.append(f"| `{folder}` | " + " | ".join(f"{c:.3f}" for c in cells) + " |")
-    with_normals = {folder: r for folder, r in reports.items() if "held_out_negatives" in r}
-    if with_normals:
-        lines += ["", f"The held-out collection's own no-tumour slices "
-                      f"({next(iter(with_normals.values()))['held_out_negatives']}, never trained on): ROC AUC of "
-                      "held-out tumours against them, specificity of the answer on them, and specificity at the "
-                      "thresholds set on the official tests' no-tumour slices and on the validation split's above.", "",
-                  "| model | held-out ROC AUC | held-out specificity (arg max) | "
-                  + " | ".join(f"held-out specificity at the specificity-{s:.2f} threshold" for s in SPECIFICITIES)
-                  + " | " + " | ".join(f"at the validation-{s:.2f} threshold" for s in SPECIFICITIES)
-                  + " |", "|---|---|---|" + "---|" * 2 * len(SPECIFICITIES)]
-        for folder, r in with_normals.items():
-            cells = [r["held_out_roc_auc"], r["held_out_specificity_argmax"],
-                     *(r[f"held_out_specificity_at_specificity_{s:.2f}"] for s in SPECIFICITIES),
-                     *(r[f"held_out_specificity_at_validation_threshold_{s:.2f}"] for s in SPECIFICITIES)]
-            lines.append(f"| `{folder}` | " + " | ".join(f"{c:.3f}" for c in cells) + " |")
-    text = "\n".join(lines) + "\n"
+    text = render(reports)
     print(text)
     RESULTS_DIR.mkdir(parents=True, exist_ok=True)
     (RESULTS_DIR / f"{args.output_name}.md").write_text(text)
