@@ -8,7 +8,8 @@ Whether it does here is what `bench/operating_points.py` and `bench/collections_
 Each run's last layer holds its transplant correction and its temperature (train_hf.py shifts the no-tumour logit,
 then folds 1 / T into the layer). The soup undoes both per run (from its all_results.json), averages the raw weights,
 applies the runs' mean correction, fits one temperature on the validation split of the first run's recipe, folds it
-in, and refits the app's checks. Batch-norm running statistics are averaged like every other tensor.
+in, and refits the app's checks. Batch-norm running statistics are averaged like every other tensor, or, with
+`--recompute_batch_norm N`, recomputed from the averaged network's own activations on N training slices.
 
 Runs must share the architecture, the labels and the held-out collections; they may differ in seed only. The
 validation split depends on the seed, so with several seeds some validation slices were training slices of another
@@ -33,6 +34,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from brain_tumor.calibration import fit_temperature  # noqa: E402
 from brain_tumor.checks import save_checks  # noqa: E402
+from brain_tumor.data import subsample  # noqa: E402
 from brain_tumor.fit_checks import fit_checks_on_splits  # noqa: E402
 from brain_tumor.labels import CLASS_NAMES, NOTUMOR_ID  # noqa: E402
 from brain_tumor.modeling import classifier_layer, fold_temperature, shift_class_logit  # noqa: E402
@@ -74,15 +76,34 @@ def average(states: list[dict[str, torch.Tensor]]) -> dict[str, torch.Tensor]:
             else states[0][name] for name in states[0]}
 
 
+def batches(dataset, image_processor, size: int = 64):
+    """Batches of the dataset, preprocessed as pipeline() does."""
+    dataset = dataset.with_format(None)
+    dataset.set_transform(make_eval_transform(image_processor))
+    for start in range(0, len(dataset), size):
+        yield collate([dataset[i] for i in range(start, min(start + size, len(dataset)))])
+
+
+@torch.no_grad()
+def recompute_batch_norm(model, image_processor, dataset) -> None:
+    """Replace batch norm's running statistics by those of this network's own activations on `dataset`
+    (a cumulative mean over its batches: momentum None)."""
+    norms = [module for module in model.modules() if isinstance(module, torch.nn.modules.batchnorm._BatchNorm)]
+    for norm in norms:
+        norm.reset_running_stats()
+        norm.momentum = None
+    model.train()
+    for batch in batches(dataset, image_processor):
+        model(pixel_values=batch["pixel_values"])
+    model.eval()
+
+
 @torch.no_grad()
 def validation_logits(model, image_processor, dataset) -> tuple[np.ndarray, np.ndarray]:
     """Logits and labels of the finely labelled validation slices, preprocessed as pipeline() does."""
-    dataset = dataset.with_format(None)
-    dataset.set_transform(make_eval_transform(image_processor))
     model.eval()
     logits, labels = [], []
-    for start in range(0, len(dataset), 64):
-        batch = collate([dataset[i] for i in range(start, min(start + 64, len(dataset)))])
+    for batch in batches(dataset, image_processor):
         logits.append(model(pixel_values=batch["pixel_values"]).logits.numpy())
         labels.append(batch["labels"].numpy())
     logits, labels = np.concatenate(logits), np.concatenate(labels)
@@ -94,6 +115,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", action="append", required=True, help="a run folder written by train_hf.py (repeat)")
     parser.add_argument("--output_dir", required=True, help="where the soup is written")
+    parser.add_argument("--recompute_batch_norm", type=int, default=0, metavar="N",
+                        help="recompute batch norm's running statistics on N training slices (seeded, stratified)")
     args = parser.parse_args()
     if len(args.model) < 2:
         raise SystemExit("A soup needs at least two runs.")
@@ -107,6 +130,8 @@ def main() -> None:
     shift_class_logit(model, NOTUMOR_ID, float(np.mean(offsets)))
 
     splits = load_splits(recipe)
+    if args.recompute_batch_norm:
+        recompute_batch_norm(model, image_processor, subsample(splits.train, args.recompute_batch_norm, recipe["seed"]))
     temperature = fit_temperature(*validation_logits(model, image_processor, splits.validation))
     fold_temperature(model, temperature)
     checks = fit_checks_on_splits(model, image_processor, splits, seed=recipe["seed"])
@@ -117,7 +142,8 @@ def main() -> None:
     image_processor.save_pretrained(output)
     save_checks(checks, output)
     save_recipe(recipe, output)
-    soup = {"ingredients": args.model, "transplant_prior_offset": float(np.mean(offsets)), "temperature": temperature}
+    soup = {"ingredients": args.model, "batch_norm_recomputed_on": args.recompute_batch_norm or None,
+            "transplant_prior_offset": float(np.mean(offsets)), "temperature": temperature}
     (output / "soup.json").write_text(json.dumps(soup, indent=1))
     print(json.dumps(soup, indent=1))
 
