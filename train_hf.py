@@ -13,6 +13,7 @@ A JSON file with the same keys may replace the flags: `python train_hf.py args.j
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import shlex
@@ -39,7 +40,7 @@ from brain_tumor.modeling import (PRESETS, build_from_checkpoint, build_from_con
                                   shift_class_logit)
 from brain_tumor.recipe import collection_name, load_splits, make_recipe, save_recipe
 from brain_tumor.splits import HELD_OUT_TWINS
-from brain_tumor.training import BrainTumorTrainer
+from brain_tumor.training import BrainTumorTrainer, frozen_backbone
 from brain_tumor.transforms import collate, make_eval_transform, make_train_transform
 from brain_tumor.transplant import LesionBank, label_shift_offset
 
@@ -169,6 +170,9 @@ class BrainTumorTrainingArguments(TrainingArguments):
     mask_loss_weight: float = field(default=0.0, metadata={
         "help": "Weight of the loss that puts the true class's activation map inside the expert tumour mask "
                 "(needs --masks_name_or_path); 0 turns it off."})
+    linear_probe_epochs: float = field(default=0.0, metadata={
+        "help": "Epochs that train only the classifier head, the backbone frozen, before --num_train_epochs of "
+                "training every layer (LP-FT); 0 turns it off."})
 
 
 def parse_args(argv=None):
@@ -182,6 +186,17 @@ def parse_args(argv=None):
 def predict_logits(trainer: Trainer, dataset):
     output = trainer.predict(dataset)
     return np.asarray(output.predictions), np.asarray(output.label_ids)
+
+
+def train_head_first(model, training_args: BrainTumorTrainingArguments, train) -> None:
+    """The linear probe of LP-FT: the head alone, for its own epochs and learning-rate schedule, nothing evaluated
+    or saved; the full training that follows starts from its head."""
+    probe_args = dataclasses.replace(
+        training_args, num_train_epochs=training_args.linear_probe_epochs, max_steps=-1, eval_strategy="no",
+        save_strategy="no", load_best_model_at_end=False, output_dir=str(Path(training_args.output_dir) / "linear_probe"))
+    with frozen_backbone(model):
+        BrainTumorTrainer(model=model, args=probe_args, train_dataset=train, data_collator=collate,
+                          mask_loss_weight=training_args.mask_loss_weight).train()
 
 
 def main(argv=None) -> dict:
@@ -217,6 +232,9 @@ def main(argv=None) -> dict:
                                                       data_args.train_resize, lesions, data_args.lesion_transplant))
     evaluation_sets = {name: split.with_transform(make_eval_transform(image_processor))
                        for name, split in evaluation_sets.items()}
+
+    if training_args.linear_probe_epochs:
+        train_head_first(model, training_args, train)
 
     # Train, keeping the checkpoint with the best validation score.
     callbacks = ([EarlyStoppingCallback(data_args.early_stopping_patience)]

@@ -192,4 +192,7 @@ def describe_training(training_args, augmentation_text: str) -> str:
     settings = ", ".join(f"`{k}={getattr(v, 'value', v)}`" for k, v in asdict(training_args).items() if k in keys)
     mask = (f" Mask loss weight {training_args.mask_loss_weight} (the true class's activation map is pushed inside "
             "the expert tumour mask on training slices that have one)." if training_args.mask_loss_weight else "")
-    return augmentation_text + mask + f"\n\nSettings: {settings}."
+    probe = (f" Before that, {training_args.linear_probe_epochs:g} epochs trained the classifier head alone, the "
+             "pretrained backbone frozen (a linear probe, then fine-tuning: LP-FT)."
+             if getattr(training_args, "linear_probe_epochs", 0) else "")
+    return augmentation_text + mask + probe + f"\n\nSettings: {settings}."

@@ -10,9 +10,14 @@
   the mask. Slices without a mask (`notumor`, other collections) add nothing. A "some tumour" slice
   with a mask (a pasted tumour, `transplant.py`) is localized with the tumour class the model rates
   highest. No extra module is trained, so the saved model is a standard transformers image classifier.
+
+`frozen_backbone` serves a linear probe before fine-tuning (LP-FT, Kumar et al. 2022): only the head trains
+first, so that a random head's first large gradients do not distort the pretrained features.
 """
 
 from __future__ import annotations
+
+import contextlib
 
 import torch
 import torch.nn.functional as F
@@ -59,6 +64,26 @@ def mask_attention_loss(cam: torch.Tensor, masks: torch.Tensor) -> torch.Tensor 
     inside = F.adaptive_max_pool2d(masks[known].clamp(min=0).unsqueeze(1).float(), cam.shape[-2:]).flatten(1)
     attention = torch.softmax(cam[known].float().flatten(1), dim=1)
     return -torch.log((attention * inside).sum(dim=1) + 1e-6).mean()
+
+
+@contextlib.contextmanager
+def frozen_backbone(model):
+    """Inside the block only the classifier head trains: the backbone's weights are frozen and its batch norm
+    keeps its running statistics (momentum 0), so the pretrained network leaves the block as it came in."""
+    weights = [weight for weight in model.base_model.parameters() if weight.requires_grad]
+    norms = [(norm, norm.momentum) for norm in model.base_model.modules()
+             if isinstance(norm, torch.nn.modules.batchnorm._BatchNorm)]
+    for weight in weights:
+        weight.requires_grad_(False)
+    for norm, _ in norms:
+        norm.momentum = 0.0
+    try:
+        yield model
+    finally:
+        for weight in weights:
+            weight.requires_grad_(True)
+        for norm, momentum in norms:
+            norm.momentum = momentum
 
 
 class BrainTumorTrainer(Trainer):

@@ -153,3 +153,12 @@ def test_several_collections_with_coarse_labels_masks_and_a_held_out_collection(
     assert f"moved up by {results['transplant_prior_offset']:.3f}" in card
     answer = pipeline("image-classification", model=str(output_dir))(str(next(held.rglob("*.jpg"))), top_k=4)
     assert sorted(item["label"] for item in answer) == sorted(CLASS_NAMES)
+
+
+def test_linear_probe_epochs_train_the_head_first_and_the_card_says_so(kaggle_folder, tmp_path):
+    output_dir = tmp_path / "model"
+    run = [*TINY_RUN, "--linear_probe_epochs", "1"]
+    results = train_hf.main(["--dataset_name", str(kaggle_folder), "--output_dir", str(output_dir), *run])
+    assert results["temperature"] > 0 and (output_dir / "model.safetensors").exists()
+    assert not (output_dir / "linear_probe").exists() or not any((output_dir / "linear_probe").iterdir())
+    assert "trained the classifier head alone" in (output_dir / "README.md").read_text()

@@ -12,6 +12,7 @@ from brain_tumor.labels import ANY_TUMOR, CLASS_NAMES, DATASET_LABELS
 from brain_tumor.saliency import cam
 from brain_tumor.training import (
     BrainTumorTrainer,
+    frozen_backbone,
     class_activation_maps,
     localized_class,
     mask_attention_loss,
@@ -183,3 +184,41 @@ def test_trainer_adds_the_weighted_mask_loss_for_rows_with_a_mask_while_training
     evaluated = _trainer(tmp_path, 0.5, model).compute_loss(model, inputs)
     assert evaluated.item() == pytest.approx(
         partial_label_loss(model(pixel_values=inputs["pixel_values"]).logits, labels).item(), rel=1e-5)
+
+
+# --- linear probe before fine-tuning ---------------------------------------------------------------------
+
+class _ListDataset(torch.utils.data.Dataset):
+    def __init__(self, rows):
+        self.rows = rows
+
+    def __len__(self):
+        return len(self.rows)
+
+    def __getitem__(self, index):
+        return self.rows[index]
+
+
+def _collate(rows):
+    return {"pixel_values": torch.stack([row["pixel_values"] for row in rows]),
+            "labels": torch.tensor([row["labels"] for row in rows])}
+
+
+def test_frozen_backbone_trains_the_head_alone_and_hands_every_layer_back(tmp_path):
+    model, _ = build_tiny_model("mobilenet_v2")  # has batch norm: its running statistics must not move either
+    pixels = _pixels(16) * 3 + 1  # far from the statistics batch norm was built with
+    rows = [{"pixel_values": pixels[i], "labels": i % len(CLASS_NAMES)} for i in range(16)]
+    before = {name: tensor.clone() for name, tensor in model.state_dict().items()}
+    norms = [m for m in model.modules() if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)]
+    momenta = [norm.momentum for norm in norms]
+    args = TrainingArguments(output_dir=str(tmp_path), report_to=[], use_cpu=True, max_steps=3,
+                             per_device_train_batch_size=8, learning_rate=0.1, save_strategy="no")
+    with frozen_backbone(model):
+        BrainTumorTrainer(model=model, args=args, train_dataset=_ListDataset(rows), data_collator=_collate).train()
+    after = model.state_dict()
+    head = {f"classifier.{name}" for name, _ in model.classifier.named_parameters()}
+    moved = {name for name in before if not torch.equal(before[name], after[name])}
+    assert head <= moved
+    assert moved - head <= {name for name in before if name.endswith("num_batches_tracked")}
+    assert all(weight.requires_grad for weight in model.parameters())
+    assert norms and [norm.momentum for norm in norms] == momenta
