@@ -18,6 +18,7 @@ import json
 import logging
 import shlex
 import sys
+import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -191,10 +192,11 @@ def predict_logits(trainer: Trainer, dataset):
 def train_head_first(model, training_args: BrainTumorTrainingArguments, train) -> None:
     """The linear probe of LP-FT: the head alone, for its own epochs and learning-rate schedule, nothing evaluated
     or saved; the full training that follows starts from its head."""
-    probe_args = dataclasses.replace(
-        training_args, num_train_epochs=training_args.linear_probe_epochs, max_steps=-1, eval_strategy="no",
-        save_strategy="no", load_best_model_at_end=False, output_dir=str(Path(training_args.output_dir) / "linear_probe"))
-    with frozen_backbone(model):
+    # The probe writes nothing worth keeping, so its Trainer gets a scratch folder, not one inside the model's.
+    with tempfile.TemporaryDirectory() as scratch, frozen_backbone(model):
+        probe_args = dataclasses.replace(
+            training_args, num_train_epochs=training_args.linear_probe_epochs, max_steps=-1, eval_strategy="no",
+            save_strategy="no", load_best_model_at_end=False, output_dir=scratch)
         BrainTumorTrainer(model=model, args=probe_args, train_dataset=train, data_collator=collate,
                           mask_loss_weight=training_args.mask_loss_weight).train()
 

@@ -160,5 +160,5 @@ def test_linear_probe_epochs_train_the_head_first_and_the_card_says_so(kaggle_fo
     run = [*TINY_RUN, "--linear_probe_epochs", "1"]
     results = train_hf.main(["--dataset_name", str(kaggle_folder), "--output_dir", str(output_dir), *run])
     assert results["temperature"] > 0 and (output_dir / "model.safetensors").exists()
-    assert not (output_dir / "linear_probe").exists() or not any((output_dir / "linear_probe").iterdir())
+    assert not (output_dir / "linear_probe").exists()  # the probe's Trainer writes into a scratch folder
     assert "trained the classifier head alone" in (output_dir / "README.md").read_text()
