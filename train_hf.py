@@ -172,8 +172,13 @@ class BrainTumorTrainingArguments(TrainingArguments):
         "help": "Weight of the loss that puts the true class's activation map inside the expert tumour mask "
                 "(needs --masks_name_or_path); 0 turns it off."})
     linear_probe_epochs: float = field(default=0.0, metadata={
-        "help": "Epochs that train only the classifier head, the backbone frozen, before --num_train_epochs of "
-                "training every layer (LP-FT); 0 turns it off."})
+        "help": "Epochs that train only the classifier head, the pretrained backbone frozen, before "
+                "--num_train_epochs of training every layer (LP-FT); 0 turns it off."})
+
+    def __post_init__(self):
+        super().__post_init__()
+        if self.linear_probe_epochs < 0:
+            raise ValueError(f"--linear_probe_epochs must be 0 or more, got {self.linear_probe_epochs}.")
 
 
 def parse_args(argv=None):

@@ -110,6 +110,12 @@ def test_unknown_preset_is_a_clear_error(tmp_path, kaggle_folder):
                        "--output_dir", str(tmp_path), "--max_steps", "1"])
 
 
+def test_negative_linear_probe_epochs_is_a_clear_error(tmp_path, kaggle_folder):
+    with pytest.raises(ValueError, match="--linear_probe_epochs must be 0 or more"):
+        train_hf.main(["--dataset_name", str(kaggle_folder), "--output_dir", str(tmp_path), *TINY_RUN,
+                       "--linear_probe_epochs", "-1"])
+
+
 def test_json_file_replaces_the_flags(tmp_path, kaggle_folder):
     args = {"dataset_name": str(kaggle_folder), "config_name": "resnet-mini", "image_size": 40,
             "output_dir": str(tmp_path / "out")}
