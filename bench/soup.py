@@ -37,7 +37,7 @@ from brain_tumor.checks import save_checks  # noqa: E402
 from brain_tumor.data import subsample  # noqa: E402
 from brain_tumor.fit_checks import fit_checks_on_splits  # noqa: E402
 from brain_tumor.labels import CLASS_NAMES, NOTUMOR_ID  # noqa: E402
-from brain_tumor.modeling import classifier_layer, fold_temperature, shift_class_logit  # noqa: E402
+from brain_tumor.modeling import batch_norms, fold_temperature, shift_class_logit  # noqa: E402
 from brain_tumor.recipe import load_splits, read_recipe, save_recipe  # noqa: E402
 from brain_tumor.transforms import collate, make_eval_transform  # noqa: E402
 
@@ -45,14 +45,16 @@ from brain_tumor.transforms import collate, make_eval_transform  # noqa: E402
 MAY_DIFFER = {"seed"}
 
 
-def raw_state(folder: str) -> dict[str, torch.Tensor]:
-    """The run's weights with its temperature and transplant correction taken out of the last layer."""
+def raw_state(folder: str) -> tuple[dict[str, torch.Tensor], float]:
+    """The run's weights with its temperature and transplant correction taken out of the last layer, and that
+    correction (0 without one)."""
     model = AutoModelForImageClassification.from_pretrained(folder)
     results = json.loads((Path(folder) / "all_results.json").read_text())
+    offset = results.get("transplant_prior_offset") or 0.0
     fold_temperature(model, 1.0 / results["temperature"])
-    if results.get("transplant_prior_offset"):
-        shift_class_logit(model, NOTUMOR_ID, -results["transplant_prior_offset"])
-    return {name: tensor.clone() for name, tensor in model.state_dict().items()}
+    if offset:
+        shift_class_logit(model, NOTUMOR_ID, -offset)
+    return {name: tensor.clone() for name, tensor in model.state_dict().items()}, offset
 
 
 def check_ingredients(folders: list[str]) -> dict:
@@ -88,8 +90,7 @@ def batches(dataset, image_processor, size: int = 64):
 def recompute_batch_norm(model, image_processor, dataset) -> None:
     """Replace batch norm's running statistics by those of this network's own activations on `dataset`
     (a cumulative mean over its batches: momentum None)."""
-    norms = [module for module in model.modules() if isinstance(module, torch.nn.modules.batchnorm._BatchNorm)]
-    for norm in norms:
+    for norm in batch_norms(model):
         norm.reset_running_stats()
         norm.momentum = None
     model.train()
@@ -124,9 +125,8 @@ def main() -> None:
     recipe = check_ingredients(args.model)
     model = AutoModelForImageClassification.from_pretrained(args.model[0])
     image_processor = AutoImageProcessor.from_pretrained(args.model[0])
-    model.load_state_dict(average([raw_state(folder) for folder in args.model]))
-    offsets = [json.loads((Path(f) / "all_results.json").read_text()).get("transplant_prior_offset") or 0.0
-               for f in args.model]
+    states, offsets = zip(*(raw_state(folder) for folder in args.model))
+    model.load_state_dict(average(list(states)))
     shift_class_logit(model, NOTUMOR_ID, float(np.mean(offsets)))
 
     splits = load_splits(recipe)

@@ -131,6 +131,11 @@ def build_from_checkpoint(model_name_or_path: str, cache_dir: str | None = None,
     return model, processor
 
 
+def batch_norms(module: nn.Module) -> list[nn.modules.batchnorm._BatchNorm]:
+    """Every batch-norm layer inside `module`."""
+    return [layer for layer in module.modules() if isinstance(layer, nn.modules.batchnorm._BatchNorm)]
+
+
 def calm_batch_norm(model: nn.Module, momentum: float = 0.1) -> None:
     """Give batch norm a usual momentum before fine-tuning.
 
@@ -138,9 +143,9 @@ def calm_batch_norm(model: nn.Module, momentum: float = 0.1) -> None:
     convention keeps almost only the newest batch: the first training step would replace the
     pretrained running statistics with one small batch's.
     """
-    for module in model.modules():
-        if isinstance(module, nn.modules.batchnorm._BatchNorm) and module.momentum and module.momentum > 0.5:
-            module.momentum = momentum
+    for norm in batch_norms(model):
+        if norm.momentum and norm.momentum > 0.5:
+            norm.momentum = momentum
 
 
 def classifier_layer(model: nn.Module) -> nn.Linear:

@@ -24,7 +24,7 @@ import torch.nn.functional as F
 from transformers import Trainer
 
 from .labels import CLASS_NAMES, DATASET_LABELS, allowed_classes
-from .modeling import classifier_layer
+from .modeling import batch_norms, classifier_layer
 
 # allowed[label] is a 0/1 row over the model's classes: which answers a dataset label accepts.
 ALLOWED = torch.tensor([[float(c in allowed_classes(label)) for c in range(len(CLASS_NAMES))]
@@ -71,8 +71,7 @@ def frozen_backbone(model):
     """Inside the block only the classifier head trains: the backbone's weights are frozen and its batch norm
     keeps its running statistics (momentum 0), so the pretrained network leaves the block as it came in."""
     weights = [weight for weight in model.base_model.parameters() if weight.requires_grad]
-    norms = [(norm, norm.momentum) for norm in model.base_model.modules()
-             if isinstance(norm, torch.nn.modules.batchnorm._BatchNorm)]
+    norms = [(norm, norm.momentum) for norm in batch_norms(model.base_model)]
     for weight in weights:
         weight.requires_grad_(False)
     for norm, _ in norms:

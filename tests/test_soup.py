@@ -29,7 +29,8 @@ def test_raw_state_takes_the_temperature_and_the_correction_out_of_the_head(tmp_
     raw_head = classifier_layer(model).weight.clone()
     run = save_run(tmp_path / "run", model, temperature=0.5, offset=0.7)
     assert not torch.allclose(classifier_layer(model).weight, raw_head)  # the saved head is calibrated
-    recovered = raw_state(str(run))
+    recovered, offset = raw_state(str(run))
+    assert offset == pytest.approx(0.7)
     for name, tensor in raw.items():
         assert torch.allclose(recovered[name].float(), tensor.float(), atol=1e-5), name
 
