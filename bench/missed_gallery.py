@@ -1,0 +1,93 @@
+#!/usr/bin/env python
+"""What a leave-one-out model misses: the held-out tumour slices it is surest are normal, as one picture.
+
+A recall figure says how many held-out tumours a model misses, not which. This script scores every
+held-out tumour slice of a leave-one-out run (P(tumour) = 1 - P(notumor), as `operating_points.py`
+does), and writes:
+- `<output_name>.png`: the `--count` slices with the lowest P(tumour), each captioned with its file
+  name and P(tumour), so a reader sees at a glance what kind of tumour the model does not know;
+- `<output_name>.md`: how the held-out slices spread over P(tumour), and the file names of those shown.
+Splits come from the model's data_recipe.json, cut as training cut them.
+
+    python bench/missed_gallery.py --model runs/loo_cpu_mirror/loo/mnv2-aug-mask-transplant-prior-e8 \
+        --output_name missed_mirror_e8_cpu
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageDraw, ImageOps
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from bench.operating_points import RESULTS_DIR, predict, slices_where, splits_of  # noqa: E402
+from brain_tumor.inference import Predictor  # noqa: E402
+from brain_tumor.recipe import read_recipe  # noqa: E402
+
+# Edges of the P(tumour) bins the report counts held-out tumours in: sure misses, misses, found.
+BIN_EDGES = (0.0, 0.05, 0.5, 1.0)
+
+
+def surest_misses(p_tumour: np.ndarray, count: int) -> np.ndarray:
+    """Indices of the `count` slices with the lowest P(tumour) below 0.5 (a miss by the summed verdict), lowest first."""
+    order = np.argsort(p_tumour, kind="stable")
+    return order[p_tumour[order] < 0.5][:count]
+
+
+def spread(p_tumour: np.ndarray) -> list[tuple[str, int, float]]:
+    """(bin, count, share) of held-out tumours in each P(tumour) bin of BIN_EDGES."""
+    counts, _ = np.histogram(p_tumour, bins=BIN_EDGES)
+    names = [f"{low:.2f} <= P(tumour) < {high:.2f}" for low, high in zip(BIN_EDGES[:-1], BIN_EDGES[1:])]
+    names[-1] = names[-1].replace("< 1.00", "<= 1.00")  # numpy's last bin is closed
+    return [(name, int(n), float(n / max(len(p_tumour), 1))) for name, n in zip(names, counts)]
+
+
+def contact_sheet(images: list[Image.Image], captions: list[str], columns: int = 8, tile: int = 160) -> Image.Image:
+    """The images as one gray grid of `tile`-pixel squares (aspect kept, padded), a caption on each."""
+    rows = max(1, -(-len(images) // columns))
+    sheet = Image.new("L", (columns * tile, rows * tile))
+    for index, (image, caption) in enumerate(zip(images, captions)):
+        square = ImageOps.pad(image.convert("L"), (tile, tile))
+        ImageDraw.Draw(square).text((2, 2), caption, fill=255)
+        sheet.paste(square, ((index % columns) * tile, (index // columns) * tile))
+    return sheet
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--model", required=True, help="a leave-one-out model folder")
+    parser.add_argument("--count", type=int, default=40, help="how many missed slices to show")
+    parser.add_argument("--output_name", default="missed_gallery", help="file name stem under bench/results/")
+    args = parser.parse_args()
+    if args.count < 1:
+        parser.error(f"--count must be at least 1, not {args.count}.")
+
+    recipe = read_recipe(args.model)
+    if recipe is None or not recipe["held_out"]:
+        raise SystemExit(f"{args.model}: needs a data_recipe.json with a held-out collection (a leave-one-out run).")
+    held = slices_where(splits_of(json.dumps(recipe, sort_keys=True)).held_out, tumour=True)
+    p_tumour, _ = predict(Predictor.from_pretrained(args.model, device="cpu"), held)
+    shown = surest_misses(p_tumour, args.count)
+    file_names = held["file_name"]
+    captions = [f"{Path(file_names[i]).name or f'#{i}'} {p_tumour[i]:.3f}" for i in shown]  # Hub rows: no name
+    sheet = contact_sheet([held[int(i)]["image"] for i in shown], captions)
+
+    lines = [f"`{args.model}`: {len(held)} held-out tumour slices of {', '.join(recipe['held_out'])}, "
+             "by P(tumour) = 1 - P(notumor).", "", "| P(tumour) | slices | share |", "|---|---|---|"]
+    lines += [f"| {name} | {n} | {share:.3f} |" for name, n, share in spread(p_tumour)]
+    lines += ["", f"`{args.output_name}.png` shows the {len(shown)} with the lowest P(tumour), lowest first: "
+                  + ", ".join(captions) + "."]
+    text = "\n".join(lines) + "\n"
+    print(text)
+    RESULTS_DIR.mkdir(parents=True, exist_ok=True)
+    sheet.save(RESULTS_DIR / f"{args.output_name}.png")
+    (RESULTS_DIR / f"{args.output_name}.md").write_text(text)
+
+
+if __name__ == "__main__":
+    main()

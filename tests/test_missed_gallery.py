@@ -1,0 +1,30 @@
+"""The selection and layout of bench/missed_gallery.py, on scores and images whose answers are known."""
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from bench.missed_gallery import contact_sheet, spread, surest_misses
+
+
+def test_the_surest_misses_come_lowest_first_and_never_include_a_found_tumour():
+    p_tumour = np.array([0.9, 0.01, 0.4, 0.002, 0.6, 0.01])
+    assert surest_misses(p_tumour, 3).tolist() == [3, 1, 5]
+    assert surest_misses(p_tumour, 10).tolist() == [3, 1, 5, 2]  # 0.9 and 0.6 were found: never shown
+
+
+def test_the_spread_counts_every_slice_once_with_the_edges_in_the_upper_bin():
+    p_tumour = np.array([0.0, 0.049, 0.05, 0.3, 0.5, 0.99, 1.0])
+    rows = spread(p_tumour)
+    assert [n for _, n, _ in rows] == [2, 2, 3]
+    assert sum(share for _, _, share in rows) == pytest.approx(1.0)
+    assert rows[-1][0] == "0.50 <= P(tumour) <= 1.00"
+
+
+def test_the_contact_sheet_tiles_images_of_any_shape_row_by_row():
+    bright, dark = Image.new("RGB", (300, 100), (200, 200, 200)), Image.new("L", (50, 80), 30)
+    sheet = contact_sheet([bright, dark, bright], ["a 0.01", "b 0.02", "c 0.03"], columns=2, tile=40)
+    assert sheet.size == (80, 80) and sheet.mode == "L"
+    pixels = np.asarray(sheet)
+    assert pixels[20, 20] == 200 and pixels[30, 60] == 30  # each tile's centre holds its own image
+    assert pixels[60, 60] == 0  # the fourth tile is empty
