@@ -16,7 +16,6 @@ Splits come from the model's data_recipe.json, cut as training cut them.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 
@@ -25,25 +24,25 @@ from PIL import Image, ImageDraw, ImageOps
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.operating_points import RESULTS_DIR, predict, slices_where, splits_of  # noqa: E402
-from brain_tumor.inference import Predictor  # noqa: E402
-from brain_tumor.recipe import read_recipe  # noqa: E402
+from bench.operating_points import RESULTS_DIR, leave_one_out_run, predict, slices_where  # noqa: E402
+from brain_tumor.inference import TUMOUR_MORE_LIKELY  # noqa: E402
 
 # Edges of the P(tumour) bins the report counts held-out tumours in: sure misses, misses, found.
-BIN_EDGES = (0.0, 0.05, 0.5, 1.0)
+BIN_EDGES = (0.0, 0.05, TUMOUR_MORE_LIKELY, 1.0)
 
 
 def surest_misses(p_tumour: np.ndarray, count: int) -> np.ndarray:
-    """Indices of the `count` slices with the lowest P(tumour) below 0.5 (a miss by the summed verdict), lowest first."""
+    """Indices of the `count` slices with P(tumour) below TUMOUR_MORE_LIKELY (misses by the app's verdict),
+    lowest P(tumour) first."""
     order = np.argsort(p_tumour, kind="stable")
-    return order[p_tumour[order] < 0.5][:count]
+    return order[p_tumour[order] < TUMOUR_MORE_LIKELY][:count]
 
 
 def spread(p_tumour: np.ndarray) -> list[tuple[str, int, float]]:
-    """(bin, count, share) of held-out tumours in each P(tumour) bin of BIN_EDGES."""
+    """(bin, count, share) of held-out tumours in each P(tumour) bin of BIN_EDGES (numpy closes the last bin)."""
     counts, _ = np.histogram(p_tumour, bins=BIN_EDGES)
-    names = [f"{low:.2f} <= P(tumour) < {high:.2f}" for low, high in zip(BIN_EDGES[:-1], BIN_EDGES[1:])]
-    names[-1] = names[-1].replace("< 1.00", "<= 1.00")  # numpy's last bin is closed
+    names = [f"{low:.2f} <= P(tumour) {'<=' if high == BIN_EDGES[-1] else '<'} {high:.2f}"
+             for low, high in zip(BIN_EDGES[:-1], BIN_EDGES[1:])]
     return [(name, int(n), float(n / max(len(p_tumour), 1))) for name, n in zip(names, counts)]
 
 
@@ -67,15 +66,14 @@ def main() -> None:
     if args.count < 1:
         parser.error(f"--count must be at least 1, not {args.count}.")
 
-    recipe = read_recipe(args.model)
-    if recipe is None or not recipe["held_out"]:
-        raise SystemExit(f"{args.model}: needs a data_recipe.json with a held-out collection (a leave-one-out run).")
-    held = slices_where(splits_of(json.dumps(recipe, sort_keys=True)).held_out, tumour=True)
-    p_tumour, _ = predict(Predictor.from_pretrained(args.model, device="cpu"), held)
+    recipe, splits, predictor = leave_one_out_run(args.model)
+    held = slices_where(splits.held_out, tumour=True)
+    p_tumour, _ = predict(predictor, held)
     shown = surest_misses(p_tumour, args.count)
-    file_names = held["file_name"]
-    captions = [f"{Path(file_names[i]).name or f'#{i}'} {p_tumour[i]:.3f}" for i in shown]  # Hub rows: no name
-    sheet = contact_sheet([held[int(i)]["image"] for i in shown], captions)
+    misses = held.select(shown)
+    captions = [f"{Path(name).name or f'#{i}'} {p_tumour[i]:.3f}"  # rows of a Hub dataset have no file name
+                for i, name in zip(shown, misses["file_name"])]
+    sheet = contact_sheet(misses["image"], captions)
 
     lines = [f"`{args.model}`: {len(held)} held-out tumour slices of {', '.join(recipe['held_out'])}, "
              "by P(tumour) = 1 - P(notumor).", "", "| P(tumour) | slices | share |", "|---|---|---|"]

@@ -114,12 +114,16 @@ def splits_of(recipe_text: str):
     return load_splits(json.loads(recipe_text))
 
 
-def score_model(folder: str) -> dict:
+def leave_one_out_run(folder: str):
+    """(recipe, splits, predictor) of a leave-one-out model folder; stops with a clear message for any other."""
     recipe = read_recipe(folder)
     if recipe is None or not recipe["held_out"]:
         raise SystemExit(f"{folder}: needs a data_recipe.json with a held-out collection (a leave-one-out run).")
-    splits = splits_of(json.dumps(recipe, sort_keys=True))
-    predictor = Predictor.from_pretrained(folder, device="cpu")
+    return recipe, splits_of(json.dumps(recipe, sort_keys=True)), Predictor.from_pretrained(folder, device="cpu")
+
+
+def score_model(folder: str) -> dict:
+    _, splits, predictor = leave_one_out_run(folder)
     held, official = slices_where(splits.held_out, tumour=True), slices_where(splits.official_test, tumour=False)
     (positives, found), (negatives, false_alarms) = predict(predictor, held), predict(predictor, official)
     report = {**operating_points(positives, negatives), "recall_argmax": float(found.mean()),
