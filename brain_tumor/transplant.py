@@ -16,6 +16,12 @@ What a transplant keeps and what it does not:
 - NOT its type: a pituitary adenoma pasted into the cortex is no pituitary tumour, and a
   meningioma away from the dura is no meningioma. A pasted slice is labelled "some tumour" (the
   partial label, `ANY_TUMOR`), and its pasted mask feeds the mask loss.
+
+The donors are contrast-enhanced T1 tumours, so a plain paste never looks like a tumour on T2: with
+Br35H held out, the surest misses were T2 slices with a large bright mass (bench/missed_gallery.py).
+With a `t2_share`, that share of pastes is drawn as T2 and FLAIR show most tumours instead: a core
+near the fluid's gray level keeping the donor's texture faintly, an irregular bright halo of oedema,
+and the tissue around it pushed aside (mass effect).
 """
 
 from __future__ import annotations
@@ -88,14 +94,16 @@ def cut_lesion(image: Image.Image, mask: Image.Image) -> Lesion | None:
 class LesionBank:
     """Donor lesions from a training split's masked tumour slices, and the paste that uses them."""
 
-    def __init__(self, lesions: list[Lesion]):
+    def __init__(self, lesions: list[Lesion], t2_share: float = 0.0):
         if not lesions:
             raise ValueError("Lesion transplant needs tumour slices with masks in the training split "
                              "(--masks_name_or_path); none was usable.")
-        self.lesions = lesions
+        if not 0 <= t2_share <= 1:
+            raise ValueError(f"The share of T2-like pastes must be from 0 to 1, not {t2_share}.")
+        self.lesions, self.t2_share = lesions, t2_share
 
     @classmethod
-    def from_dataset(cls, dataset) -> LesionBank:
+    def from_dataset(cls, dataset, t2_share: float = 0.0) -> LesionBank:
         """Every usable lesion of the rows that have a tumour label and a mask (decoded once)."""
         if "mask" not in dataset.column_names:
             raise ValueError("Lesion transplant needs a 'mask' column: pass --masks_name_or_path.")
@@ -107,7 +115,7 @@ class LesionBank:
                 lesion = cut_lesion(row["image"], row["mask"])
                 if lesion is not None:
                     lesions.append(lesion)
-        return cls(lesions)
+        return cls(lesions, t2_share)
 
     def paste(self, host: Image.Image, rng: np.random.Generator,
               tries: int = 3) -> tuple[Image.Image, Image.Image] | None:
@@ -125,8 +133,7 @@ class LesionBank:
                 return pasted
         return None
 
-    @staticmethod
-    def _place(lesion: Lesion, host_gray: np.ndarray, head: np.ndarray, head_size: float, spread: float,
+    def _place(self, lesion: Lesion, host_gray: np.ndarray, head: np.ndarray, head_size: float, spread: float,
                rng: np.random.Generator):
         # Same size relative to the head as in the donor, give or take a quarter.
         scale = head_size / lesion.head_size * rng.uniform(0.8, 1.25)
@@ -150,23 +157,74 @@ class LesionBank:
         row, col = centres[int(rng.integers(len(centres)))]
         box = slice(row - height // 2, row - height // 2 + height), slice(col - width // 2, col - width // 2 + width)
 
-        # The lesion's contrast against its surroundings, in units of each head's gray-level spread,
-        # laid on the host's own tissue level there; polarity and gain at random.
-        target = host_gray[box]
-        ring = ~tumour.astype(bool)
-        host_level = float(np.median(target[ring])) if ring.any() else float(np.median(target))
-        gain = rng.uniform(0.7, 1.3) * (1.0 if rng.random() < 0.5 else -1.0)
-        contrast = (pixels - lesion.background) / lesion.spread * spread * gain
-        lesion_pixels = host_level + contrast
-        # Soft edge: full weight on the tumour, fading over a few pixels into the host.
-        sigma = max(1.0, 0.08 * np.sqrt(tumour.sum()))
-        alpha = np.clip(cv2.GaussianBlur(tumour.astype(np.float32), (0, 0), sigma) * 1.5, 0, 1)
-        out = host_gray.copy()
-        out[box] = np.clip(target + alpha * (lesion_pixels - target), 0, 255)
+        # No draw for the style without a T2 share, so runs without one replay as before.
+        if self.t2_share and rng.random() < self.t2_share:
+            out = _t2_like(host_gray, head, box, pixels, tumour.astype(bool), lesion, spread, rng)
+        else:
+            out = _contrast_at_random(host_gray, box, pixels, tumour.astype(bool), lesion, spread, rng)
         mask = np.zeros(host_gray.shape, np.uint8)
         mask[box] = tumour.astype(np.uint8) * 255
         rgb = np.repeat(np.round(out).astype(np.uint8)[..., None], 3, axis=2)
         return Image.fromarray(rgb), Image.fromarray(mask, mode="L")
+
+
+def _soft_edge(tumour: np.ndarray) -> np.ndarray:
+    """Full weight on the tumour, fading over a few pixels into the host."""
+    sigma = max(1.0, 0.08 * np.sqrt(tumour.sum()))
+    return np.clip(cv2.GaussianBlur(tumour.astype(np.float32), (0, 0), sigma) * 1.5, 0, 1)
+
+
+def _contrast_at_random(host_gray: np.ndarray, box, pixels: np.ndarray, tumour: np.ndarray, lesion: Lesion,
+                        spread: float, rng: np.random.Generator) -> np.ndarray:
+    """The lesion's contrast against its surroundings, in units of each head's gray-level spread, laid on
+    the host's own tissue level there; polarity and gain at random."""
+    target = host_gray[box]
+    host_level = float(np.median(target[~tumour])) if (~tumour).any() else float(np.median(target))
+    gain = rng.uniform(0.7, 1.3) * (1.0 if rng.random() < 0.5 else -1.0)
+    lesion_pixels = host_level + (pixels - lesion.background) / lesion.spread * spread * gain
+    out = host_gray.copy()
+    out[box] = np.clip(target + _soft_edge(tumour) * (lesion_pixels - target), 0, 255)
+    return out
+
+
+def _t2_like(host_gray: np.ndarray, head: np.ndarray, box, pixels: np.ndarray, tumour: np.ndarray, lesion: Lesion,
+             spread: float, rng: np.random.Generator) -> np.ndarray:
+    """The lesion as T2 and FLAIR show most tumours: the tissue around it pushed aside, a halo of oedema
+    brighter than the tissue, and a core near the bright end of the host's head (fluid on T2) that keeps
+    a fraction of the donor's texture."""
+    full = np.zeros(host_gray.shape, bool)
+    full[box] = tumour
+    radius = float(np.sqrt(tumour.sum() / np.pi))
+    centre = np.argwhere(full).mean(axis=0)
+    out = _push_aside(host_gray, centre, radius, strength=rng.uniform(0.0, 0.4))
+    tissue = float(np.median(out[box][~tumour])) if (~tumour).any() else float(np.median(out[box]))
+    bright = max(float(np.percentile(host_gray[head], rng.uniform(90, 99.5))), tissue + spread)
+
+    # Oedema: brightens (never darkens) a band around the core whose width wanders with smooth noise.
+    width = rng.uniform(0.1, 0.6) * radius
+    if width >= 1:
+        distance = cv2.distanceTransform((~full).astype(np.uint8), cv2.DIST_L2, 5)
+        wander = cv2.GaussianBlur(rng.normal(0, 1, host_gray.shape).astype(np.float32), (0, 0), max(1.0, radius / 3))
+        wander /= wander.std() + 1e-6
+        halo = np.clip(1 - distance / (width * np.clip(1 + 0.5 * wander, 0.2, 2)), 0, 1) * head
+        oedema = tissue + rng.uniform(0.3, 0.7) * (bright - tissue)
+        out = out + halo * np.maximum(oedema - out, 0)
+
+    core = bright + (pixels - np.median(pixels[tumour])) / lesion.spread * spread * rng.uniform(0.2, 0.5)
+    out[box] = np.clip(out[box] + _soft_edge(tumour) * (core - out[box]), 0, 255)
+    return out
+
+
+def _push_aside(gray_image: np.ndarray, centre: np.ndarray, radius: float, strength: float) -> np.ndarray:
+    """The image with its content pushed radially away from `centre` (mass effect), most within about two
+    lesion radii. Each pixel samples the image at centre + d (1 - strength exp(-d^2 / 2 s^2)): monotone
+    along every ray for strength below 1, so nothing folds over."""
+    rows, cols = np.indices(gray_image.shape, dtype=np.float32)
+    d_row, d_col = rows - np.float32(centre[0]), cols - np.float32(centre[1])
+    sigma = 1.5 * radius
+    pull = np.float32(strength) * np.exp(-(d_row**2 + d_col**2) / np.float32(2 * sigma**2))
+    return cv2.remap(gray_image.astype(np.float32), cols - pull * d_col, rows - pull * d_row, cv2.INTER_LINEAR,
+                     borderMode=cv2.BORDER_REPLICATE)
 
 
 def label_shift_offset(notumor: int, tumours: int, share: float) -> float:
@@ -189,14 +247,18 @@ def label_shift_offset(notumor: int, tumours: int, share: float) -> float:
     return float(np.log((tumours + share * notumor) / ((1 - share) * tumours)))
 
 
-def describe_transplant(share: float, donors: int, prior_offset: float | None = None) -> str:
+def describe_transplant(share: float, donors: int, prior_offset: float | None = None, t2_share: float = 0.0) -> str:
     """The model card's sentence on the transplant (and on the label-shift correction, when applied)."""
     correction = ("" if prior_offset is None else
                   f" After training, the no-tumour logit was moved up by {prior_offset:.3f} against the tumour logits "
                   "to undo the prior shift the transplant causes (label-shift correction, "
                   "`brain_tumor.transplant.label_shift_offset`), before the temperature was fitted.")
+    t2_like = ("" if not t2_share else
+               f" {t2_share * 100:.0f} % of the pastes are drawn as T2 and FLAIR show most tumours instead: the tissue "
+               "around pushed aside (mass effect), an irregular bright halo of oedema, and a core near the bright "
+               "end of the host's gray levels keeping a fraction of the donor's texture.")
     return (f"Lesion transplant: {share * 100:.0f} % of no-tumour training slices, drawn anew each epoch, get one of "
             f"{donors} expert-masked training tumours pasted inside the head (size relative to the head kept, "
             "contrast against the surrounding tissue rescaled to the host, polarity at random, soft edge) before "
-            "the augmentation above, and train as 'some tumour' (partial label) with the pasted mask."
+            f"the augmentation above, and train as 'some tumour' (partial label) with the pasted mask.{t2_like}"
             f"{correction}")
