@@ -198,7 +198,8 @@ def _t2_like(host_gray: np.ndarray, head: np.ndarray, box, pixels: np.ndarray, t
     centre = np.argwhere(full).mean(axis=0)
     out = _push_aside(host_gray, centre, radius, strength=rng.uniform(0.0, 0.4))
     tissue = float(np.median(out[box][~tumour])) if (~tumour).any() else float(np.median(out[box]))
-    bright = max(float(np.percentile(host_gray[head], rng.uniform(90, 99.5))), tissue + spread)
+    # Fluid's level on T2; on a head without bright fluid (T1), still well above the tissue.
+    bright = max(float(np.percentile(host_gray[head], rng.uniform(90, 99.5))), tissue + rng.uniform(1.5, 3) * spread)
 
     # Oedema: brightens (never darkens) a band around the core whose width wanders with smooth noise.
     width = rng.uniform(0.1, 0.6) * radius
@@ -210,7 +211,9 @@ def _t2_like(host_gray: np.ndarray, head: np.ndarray, box, pixels: np.ndarray, t
         oedema = tissue + rng.uniform(0.3, 0.7) * (bright - tissue)
         out = out + halo * np.maximum(oedema - out, 0)
 
-    core = bright + (pixels - np.median(pixels[tumour])) / lesion.spread * spread * rng.uniform(0.2, 0.5)
+    # The donor's texture inside the tumour only: the soft edge fades the bright core, not the donor's tissue, out.
+    texture = (pixels - np.median(pixels[tumour])) / lesion.spread * spread * rng.uniform(0.2, 0.5)
+    core = bright + np.where(tumour, texture, 0)
     out[box] = np.clip(out[box] + _soft_edge(tumour) * (core - out[box]), 0, 255)
     return out
 

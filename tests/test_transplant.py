@@ -1,3 +1,4 @@
+import cv2
 import numpy as np
 import pytest
 import torch
@@ -7,7 +8,8 @@ from PIL import Image
 from brain_tumor.labels import ANY_TUMOR_ID, CLASS_NAMES
 from brain_tumor.modeling import build_from_config
 from brain_tumor.transforms import make_train_transform
-from brain_tumor.transplant import LesionBank, cut_lesion, head_region, label_shift_offset
+from brain_tumor.transplant import (LesionBank, _push_aside, cut_lesion, describe_transplant, head_region,
+                                    label_shift_offset)
 
 GLIOMA, NOTUMOR = CLASS_NAMES.index("glioma"), CLASS_NAMES.index("notumor")
 
@@ -72,6 +74,65 @@ def test_paste_puts_the_tumour_inside_the_host_head_scaled_to_it_and_changes_not
         far[max(rows.min() - 12, 0):rows.max() + 13, max(cols.min() - 12, 0):cols.max() + 13] = False
         assert np.array_equal(after[far], before[far])
         assert np.abs(after[tumour] - before[tumour]).mean() > 30  # the lesion stands out (either polarity)
+
+
+def pasted_contrast(bank: LesionBank, seeds: range) -> list[float]:
+    """For each seed, the pasted tumour's mean gray minus the host's there (positive: brighter)."""
+    host, _ = head_slice(192, 80, seed=1)
+    before = np.asarray(host.convert("L")).astype(float)
+    contrasts = []
+    for seed in seeds:
+        image, mask = bank.paste(host, np.random.default_rng(seed))
+        tumour = np.asarray(mask) > 0
+        contrasts.append(float(np.asarray(image.convert("L"))[tumour].mean() - before[tumour].mean()))
+    return contrasts
+
+
+def test_t2_like_pastes_are_always_bright_while_plain_ones_take_either_polarity(bank):
+    plain = pasted_contrast(bank, range(20))
+    assert min(plain) < -30 and max(plain) > 30  # polarity at random
+    t2_like = pasted_contrast(LesionBank(bank.lesions, t2_share=1.0), range(20))
+    # A bright core, as on T2 and FLAIR: this flat head has no fluid, so at least 1.5 times its gray-level
+    # spread (8) above the tissue.
+    assert min(t2_like) > 10
+    mixed = pasted_contrast(LesionBank(bank.lesions, t2_share=0.5), range(40))
+    assert sum(c < -30 for c in mixed) >= 5  # some pastes keep the random polarity
+
+
+def test_a_t2_like_paste_brightens_a_halo_around_the_core_and_changes_nothing_far_from_it(bank):
+    host, _ = head_slice(192, 80, seed=1)
+    before = np.asarray(host.convert("L")).astype(int)
+    t2_bank = LesionBank(bank.lesions, t2_share=1.0)
+    for seed in range(10):
+        image, mask = t2_bank.paste(host, np.random.default_rng(seed))
+        after = np.asarray(image.convert("L")).astype(int)
+        tumour = np.asarray(mask) > 0
+        assert head_region(before.astype(np.float32))[tumour].all()
+        # The mass effect fades within a few lesion radii (it is 0.01 pixel at four times its reach, 1.5 radii).
+        radius = np.sqrt(tumour.sum() / np.pi)
+        rows, cols = np.indices(tumour.shape)
+        centre = np.argwhere(tumour).mean(axis=0)
+        far = np.hypot(rows - centre[0], cols - centre[1]) > 4 * 1.5 * radius
+        assert far.sum() > 1000 and np.abs(after[far] - before[far]).max() <= 1
+        # The ring just outside the core is brighter on average, never darker: oedema only adds signal.
+        ring = cv2.dilate(tumour.astype(np.uint8), np.ones((7, 7), np.uint8)).astype(bool) & ~tumour
+        assert (after[ring] - before[ring]).mean() > -3
+
+
+def test_push_aside_moves_content_away_from_the_centre_and_strength_0_changes_nothing():
+    image = np.zeros((101, 101), np.float32)
+    image[:, 60] = 255  # a line 10 pixels right of the centre
+    np.testing.assert_allclose(_push_aside(image, np.array([50.0, 50.0]), 10.0, 0.0), image, atol=1e-4)
+    pushed = _push_aside(image, np.array([50.0, 50.0]), 10.0, 0.4)
+    assert np.argmax(pushed[50]) > 60  # pushed outward on the row through the centre
+    assert np.argmax(pushed[0]) == 60  # far from the centre the line stays put
+
+
+def test_t2_share_is_checked_and_described(bank):
+    with pytest.raises(ValueError, match="T2-like pastes must be from 0 to 1"):
+        LesionBank(bank.lesions, t2_share=1.5)
+    assert "T2" not in describe_transplant(0.4, 10)
+    assert "50 % of the pastes are drawn as T2 and FLAIR show" in describe_transplant(0.4, 10, t2_share=0.5)
 
 
 def test_paste_gives_up_on_a_host_without_a_head(bank):
