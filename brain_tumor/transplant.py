@@ -174,12 +174,17 @@ def _soft_edge(tumour: np.ndarray) -> np.ndarray:
     return np.clip(cv2.GaussianBlur(tumour.astype(np.float32), (0, 0), sigma) * 1.5, 0, 1)
 
 
+def _tissue_level(around: np.ndarray, tumour: np.ndarray) -> float:
+    """Median gray of the host around where the tumour goes (of the whole box when the tumour fills it)."""
+    return float(np.median(around[~tumour])) if (~tumour).any() else float(np.median(around))
+
+
 def _contrast_at_random(host_gray: np.ndarray, box, pixels: np.ndarray, tumour: np.ndarray, lesion: Lesion,
                         spread: float, rng: np.random.Generator) -> np.ndarray:
     """The lesion's contrast against its surroundings, in units of each head's gray-level spread, laid on
     the host's own tissue level there; polarity and gain at random."""
     target = host_gray[box]
-    host_level = float(np.median(target[~tumour])) if (~tumour).any() else float(np.median(target))
+    host_level = _tissue_level(target, tumour)
     gain = rng.uniform(0.7, 1.3) * (1.0 if rng.random() < 0.5 else -1.0)
     lesion_pixels = host_level + (pixels - lesion.background) / lesion.spread * spread * gain
     out = host_gray.copy()
@@ -197,7 +202,7 @@ def _t2_like(host_gray: np.ndarray, head: np.ndarray, box, pixels: np.ndarray, t
     radius = float(np.sqrt(tumour.sum() / np.pi))
     centre = np.argwhere(full).mean(axis=0)
     out = _push_aside(host_gray, centre, radius, strength=rng.uniform(0.0, 0.4))
-    tissue = float(np.median(out[box][~tumour])) if (~tumour).any() else float(np.median(out[box]))
+    tissue = _tissue_level(out[box], tumour)
     # Fluid's level on T2; on a head without bright fluid (T1), still well above the tissue.
     bright = max(float(np.percentile(host_gray[head], rng.uniform(90, 99.5))), tissue + rng.uniform(1.5, 3) * spread)
 
