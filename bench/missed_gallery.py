@@ -7,6 +7,8 @@ does), and writes:
 - `<output_name>.png`: the `--count` slices with the lowest P(tumour), each captioned with its file
   name and P(tumour), so a reader sees at a glance what kind of tumour the model does not know;
 - `<output_name>.md`: how the held-out slices spread over P(tumour), and the file names of those shown.
+With `--compare_with` another run's `.md`, it also says how many of the slices shown there this model
+still misses (did a change of recipe find the tumours an earlier run was surest were normal?).
 Splits come from the model's data_recipe.json, cut as training cut them.
 
     python bench/missed_gallery.py --model runs/loo_cpu_mirror/loo/mnv2-aug-mask-transplant-prior-e8 \
@@ -46,6 +48,21 @@ def spread(p_tumour: np.ndarray) -> list[tuple[str, int, float]]:
     return [(name, int(n), float(n / max(len(p_tumour), 1))) for name, n in zip(names, counts)]
 
 
+def shown_in(gallery_md: str) -> list[str]:
+    """The file names a gallery `.md` lists as shown (its captions: 'name P(tumour)', comma-separated)."""
+    listed = gallery_md.split("lowest first: ", 1)[1].strip().rstrip(".")
+    return [caption.rsplit(" ", 1)[0] for caption in listed.split(", ")]
+
+
+def rescored(names: list[str], file_names: list[str], p_tumour: np.ndarray) -> list[tuple[str, float]]:
+    """(name, this model's P(tumour)) for each of `names`, matched on the file name alone."""
+    by_name = {Path(path).name: float(p) for path, p in zip(file_names, p_tumour)}
+    missing = [name for name in names if name not in by_name]
+    if missing:
+        raise SystemExit(f"--compare_with lists slices this run's held-out set lacks: {', '.join(missing[:5])}")
+    return [(name, by_name[name]) for name in names]
+
+
 def contact_sheet(images: list[Image.Image], captions: list[str], columns: int = 8, tile: int = 160) -> Image.Image:
     """The images as one gray grid of `tile`-pixel squares (aspect kept, padded), a caption on each."""
     rows = max(1, -(-len(images) // columns))
@@ -62,6 +79,8 @@ def main() -> None:
     parser.add_argument("--model", required=True, help="a leave-one-out model folder")
     parser.add_argument("--count", type=int, default=40, help="how many missed slices to show")
     parser.add_argument("--output_name", default="missed_gallery", help="file name stem under bench/results/")
+    parser.add_argument("--compare_with", type=Path, default=None,
+                        help="another run's gallery .md: how many of the slices it shows this model still misses")
     args = parser.parse_args()
     if args.count < 1:
         parser.error(f"--count must be at least 1, not {args.count}.")
@@ -80,6 +99,11 @@ def main() -> None:
     lines += [f"| {name} | {n} | {share:.3f} |" for name, n, share in spread(p_tumour)]
     lines += ["", f"`{args.output_name}.png` shows the {len(shown)} with the lowest P(tumour), lowest first: "
                   + ", ".join(captions) + "."]
+    if args.compare_with:
+        again = rescored(shown_in(args.compare_with.read_text()), held["file_name"], p_tumour)
+        still = [f"{name} {p:.3f}" for name, p in again if p < TUMOUR_MORE_LIKELY]
+        lines += ["", f"Of the {len(again)} slices `{args.compare_with.name}` shows, this model still misses {len(still)} "
+                      f"(P(tumour) < {TUMOUR_MORE_LIKELY}): " + (", ".join(still) or "none") + "."]
     text = "\n".join(lines) + "\n"
     print(text)
     RESULTS_DIR.mkdir(parents=True, exist_ok=True)

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from bench.missed_gallery import contact_sheet, spread, surest_misses
+from bench.missed_gallery import contact_sheet, rescored, shown_in, spread, surest_misses
 
 
 def test_the_surest_misses_come_lowest_first_and_never_include_a_found_tumour():
@@ -28,3 +28,13 @@ def test_the_contact_sheet_tiles_images_of_any_shape_row_by_row():
     pixels = np.asarray(sheet)
     assert pixels[20, 20] == 200 and pixels[30, 60] == 30  # each tile's centre holds its own image
     assert pixels[60, 60] == 0  # the fourth tile is empty
+
+
+def test_a_gallery_md_gives_back_the_names_it_shows_and_they_are_rescored_by_file_name():
+    md = "| bin |\n\n`m.png` shows the 3 with the lowest P(tumour), lowest first: y1.jpg 0.002, y 2.jpg 0.010, y3.jpg 0.300.\n"
+    assert shown_in(md) == ["y1.jpg", "y 2.jpg", "y3.jpg"]
+    files = ["/data/yes/y3.jpg", "/data/yes/y1.jpg", "/data/yes/y 2.jpg", "/data/yes/y4.jpg"]
+    p_tumour = np.array([0.7, 0.1, 0.45, 0.2])
+    assert rescored(shown_in(md), files, p_tumour) == [("y1.jpg", 0.1), ("y 2.jpg", 0.45), ("y3.jpg", 0.7)]
+    with pytest.raises(SystemExit, match="y9.jpg"):
+        rescored(["y9.jpg"], files, p_tumour)
