@@ -31,6 +31,8 @@ from brain_tumor.inference import TUMOUR_MORE_LIKELY  # noqa: E402
 
 # Edges of the P(tumour) bins the report counts held-out tumours in: sure misses, misses, found.
 BIN_EDGES = (0.0, 0.05, TUMOUR_MORE_LIKELY, 1.0)
+# Written before the shown slices' captions in the .md, and read back by --compare_with.
+SHOWN_LIST_STARTS = "lowest first: "
 
 
 def surest_misses(p_tumour: np.ndarray, count: int) -> np.ndarray:
@@ -50,7 +52,7 @@ def spread(p_tumour: np.ndarray) -> list[tuple[str, int, float]]:
 
 def shown_in(gallery_md: str) -> list[str]:
     """The file names a gallery `.md` lists as shown (its captions: 'name P(tumour)', comma-separated)."""
-    listed = gallery_md.split("lowest first: ", 1)[1].strip().rstrip(".")
+    listed = gallery_md.split(SHOWN_LIST_STARTS, 1)[1].strip().rstrip(".")
     return [caption.rsplit(" ", 1)[0] for caption in listed.split(", ")]
 
 
@@ -97,7 +99,7 @@ def main() -> None:
     lines = [f"`{args.model}`: {len(held)} held-out tumour slices of {', '.join(recipe['held_out'])}, "
              "by P(tumour) = 1 - P(notumor).", "", "| P(tumour) | slices | share |", "|---|---|---|"]
     lines += [f"| {name} | {n} | {share:.3f} |" for name, n, share in spread(p_tumour)]
-    lines += ["", f"`{args.output_name}.png` shows the {len(shown)} with the lowest P(tumour), lowest first: "
+    lines += ["", f"`{args.output_name}.png` shows the {len(shown)} with the lowest P(tumour), {SHOWN_LIST_STARTS}"
                   + ", ".join(captions) + "."]
     if args.compare_with:
         again = rescored(shown_in(args.compare_with.read_text()), held["file_name"], p_tumour)

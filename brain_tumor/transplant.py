@@ -157,11 +157,12 @@ class LesionBank:
         row, col = centres[int(rng.integers(len(centres)))]
         box = slice(row - height // 2, row - height // 2 + height), slice(col - width // 2, col - width // 2 + width)
 
+        tumour = tumour.astype(bool)
         # No draw for the style without a T2 share, so runs without one replay as before.
         if self.t2_share and rng.random() < self.t2_share:
-            out = _t2_like(host_gray, head, box, pixels, tumour.astype(bool), lesion, spread, rng)
+            out = _t2_like(host_gray, head, box, pixels, tumour, lesion, spread, rng)
         else:
-            out = _contrast_at_random(host_gray, box, pixels, tumour.astype(bool), lesion, spread, rng)
+            out = _contrast_at_random(host_gray, box, pixels, tumour, lesion, spread, rng)
         mask = np.zeros(host_gray.shape, np.uint8)
         mask[box] = tumour.astype(np.uint8) * 255
         rgb = np.repeat(np.round(out).astype(np.uint8)[..., None], 3, axis=2)
