@@ -182,8 +182,8 @@ def describe_augmentation(augmentations: Sequence[str] = DEFAULT_AUGMENTATIONS,
                           lesions: LesionBank | None = None, prior_offset: float | None = None) -> str:
     """The model card's paragraph on training augmentation, generated from the catalogue (and, with
     a lesion bank, the transplant's sentence)."""
-    transplant = (f" {describe_transplant(transplant_share, len(lesions.lesions), prior_offset, lesions.t2_share)}"
-                  if lesions else "")
+    transplant = (" " + describe_transplant(transplant_share, len(lesions.lesions), prior_offset, lesions.t2_share,
+                                            lesions.t2_grow) if lesions else "")
     groups = [group_and_share(item) for item in check_augmentations(augmentations)]
     resize = ("Pillow with the image processor's own resampling (antialiased), as at serving time"
               if check_train_resize(train_resize) == "processor" else "cv2 bilinear (not antialiased)")

@@ -21,7 +21,10 @@ The donors are contrast-enhanced T1 tumours, so a plain paste never looks like a
 Br35H held out, the surest misses were T2 slices with a large bright mass (bench/missed_gallery.py).
 With a `t2_share`, that share of pastes is drawn as T2 and FLAIR show most tumours instead: a core
 near the fluid's gray level keeping the donor's texture faintly, an irregular bright halo of oedema,
-and the tissue around it pushed aside (mass effect).
+and the tissue around it pushed aside (mass effect). The masses still missed after that were larger
+than most pastes and often lay against the skull, where a paste centred in the brain never goes; a
+`t2_grow` above 1 makes T2-like pastes up to that many times longer and places them wherever their
+mask fits inside the skull.
 """
 
 from __future__ import annotations
@@ -36,6 +39,9 @@ from .labels import ANY_TUMOR_ID, allowed_classes
 
 _MIN_LESION_PIXELS = 12  # a mask smaller than this is too small to carry a lesion
 _MIN_HEAD_PIXELS = 400  # a 'head' smaller than 20 x 20 pixels is a thresholding failure
+# Skull and scalp as a share of the head's size (sqrt of its area). A lesion's box keeps 0.06 from the head's edge;
+# a lesion placed by its mask may come nearer, so it keeps a thick scalp's 0.08 (0.06 overlapped it by eye).
+_SKULL_SHARE, _SCALP_AND_SKULL_SHARE = 0.06, 0.08
 
 
 @dataclass(frozen=True)
@@ -94,16 +100,19 @@ def cut_lesion(image: Image.Image, mask: Image.Image) -> Lesion | None:
 class LesionBank:
     """Donor lesions from a training split's masked tumour slices, and the paste that uses them."""
 
-    def __init__(self, lesions: list[Lesion], t2_share: float = 0.0):
+    def __init__(self, lesions: list[Lesion], t2_share: float = 0.0, t2_grow: float = 1.0):
         if not lesions:
             raise ValueError("Lesion transplant needs tumour slices with masks in the training split "
                              "(--masks_name_or_path); none was usable.")
         if not 0 <= t2_share <= 1:
             raise ValueError(f"The share of T2-like pastes must be from 0 to 1, not {t2_share}.")
-        self.lesions, self.t2_share = lesions, t2_share
+        if t2_grow < 1 or (t2_grow > 1 and not t2_share):
+            raise ValueError(f"T2-like pastes can grow by a factor of 1 or more (got {t2_grow}), and only when a "
+                             "share of the pastes is T2-like.")
+        self.lesions, self.t2_share, self.t2_grow = lesions, t2_share, t2_grow
 
     @classmethod
-    def from_dataset(cls, dataset, t2_share: float = 0.0) -> LesionBank:
+    def from_dataset(cls, dataset, t2_share: float = 0.0, t2_grow: float = 1.0) -> LesionBank:
         """Every usable lesion of the rows that have a tumour label and a mask (decoded once)."""
         if "mask" not in dataset.column_names:
             raise ValueError("Lesion transplant needs a 'mask' column: pass --masks_name_or_path.")
@@ -115,7 +124,7 @@ class LesionBank:
                 lesion = cut_lesion(row["image"], row["mask"])
                 if lesion is not None:
                     lesions.append(lesion)
-        return cls(lesions, t2_share)
+        return cls(lesions, t2_share, t2_grow)
 
     def paste(self, host: Image.Image, rng: np.random.Generator,
               tries: int = 3) -> tuple[Image.Image, Image.Image] | None:
@@ -135,8 +144,12 @@ class LesionBank:
 
     def _place(self, lesion: Lesion, host_gray: np.ndarray, head: np.ndarray, head_size: float, spread: float,
                rng: np.random.Generator):
+        # The style is drawn first only when T2-like pastes grow, so recipes without growth replay as before.
+        t2_first = self._draw_t2(rng) if self.t2_grow > 1 else None
         # Same size relative to the head as in the donor, give or take a quarter.
         scale = head_size / lesion.head_size * rng.uniform(0.8, 1.25)
+        if t2_first:
+            scale *= rng.uniform(1, self.t2_grow)
         height, width = (max(3, round(n * scale)) for n in lesion.pixels.shape)
         pixels = cv2.resize(lesion.pixels, (width, height), interpolation=cv2.INTER_LINEAR)
         tumour = cv2.resize(lesion.mask.astype(np.uint8), (width, height), interpolation=cv2.INTER_NEAREST)
@@ -146,10 +159,8 @@ class LesionBank:
             pixels, tumour = pixels[::-1], tumour[::-1]
         if tumour.sum() < _MIN_LESION_PIXELS or height >= host_gray.shape[0] or width >= host_gray.shape[1]:
             return None
-        # Centre inside the brain, not on the skull: the head eroded by half the lesion and a skull's width.
-        inset = int(max(height, width) / 2 + 0.06 * head_size)
-        kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * inset + 1,) * 2)
-        centres = np.argwhere(cv2.erode(head.astype(np.uint8), kernel) > 0)
+        centres = (_centres_where_mask_fits(head, tumour, head_size) if t2_first
+                   else _centres_inside_brain(head, height, width, head_size))
         centres = centres[(centres[:, 0] >= height // 2) & (centres[:, 0] < host_gray.shape[0] - (height + 1) // 2)
                           & (centres[:, 1] >= width // 2) & (centres[:, 1] < host_gray.shape[1] - (width + 1) // 2)]
         if not len(centres):
@@ -158,8 +169,8 @@ class LesionBank:
         box = slice(row - height // 2, row - height // 2 + height), slice(col - width // 2, col - width // 2 + width)
 
         tumour = tumour.astype(bool)
-        # No draw for the style without a T2 share, so runs without one replay as before.
-        if self.t2_share and rng.random() < self.t2_share:
+        t2_like = self._draw_t2(rng) if t2_first is None else t2_first
+        if t2_like:
             out = _t2_like(host_gray, head, box, pixels, tumour, lesion, spread, rng)
         else:
             out = _contrast_at_random(host_gray, box, pixels, tumour, lesion, spread, rng)
@@ -167,6 +178,30 @@ class LesionBank:
         mask[box] = tumour.astype(np.uint8) * 255
         rgb = np.repeat(np.round(out).astype(np.uint8)[..., None], 3, axis=2)
         return Image.fromarray(rgb), Image.fromarray(mask, mode="L")
+
+    def _draw_t2(self, rng: np.random.Generator) -> bool:
+        # No draw without a T2 share, so runs without one replay as before.
+        return bool(self.t2_share) and rng.random() < self.t2_share
+
+
+def _centres_inside_brain(head: np.ndarray, height: int, width: int, head_size: float) -> np.ndarray:
+    """Centres that keep the lesion's box off the skull: the head eroded by half the box and a skull's width."""
+    inset = int(max(height, width) / 2 + _SKULL_SHARE * head_size)
+    kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * inset + 1,) * 2)
+    return np.argwhere(cv2.erode(head.astype(np.uint8), kernel) > 0)
+
+
+def _centres_where_mask_fits(head: np.ndarray, tumour: np.ndarray, head_size: float) -> np.ndarray:
+    """Centres (of the lesion's box) at which every tumour pixel lies inside the skull, i.e. in the head eroded by
+    a skull's width: a large lesion finds room, and it may touch the skull. Counted by correlating the lesion with
+    what lies outside (filter2D switches to the DFT for large kernels)."""
+    inset = int(_SCALP_AND_SKULL_SHARE * head_size)
+    kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * inset + 1,) * 2)
+    outside = (cv2.erode(head.astype(np.uint8), kernel) == 0).astype(np.float32)
+    height, width = tumour.shape
+    hits = cv2.filter2D(outside, -1, tumour.astype(np.float32), anchor=(width // 2, height // 2),
+                        borderType=cv2.BORDER_CONSTANT)
+    return np.argwhere(hits < 0.5)
 
 
 def _soft_edge(tumour: np.ndarray) -> np.ndarray:
@@ -256,7 +291,8 @@ def label_shift_offset(notumor: int, tumours: int, share: float) -> float:
     return float(np.log((tumours + share * notumor) / ((1 - share) * tumours)))
 
 
-def describe_transplant(share: float, donors: int, prior_offset: float | None = None, t2_share: float = 0.0) -> str:
+def describe_transplant(share: float, donors: int, prior_offset: float | None = None, t2_share: float = 0.0,
+                        t2_grow: float = 1.0) -> str:
     """The model card's sentence on the transplant (and on the label-shift correction, when applied)."""
     correction = ("" if prior_offset is None else
                   f" After training, the no-tumour logit was moved up by {prior_offset:.3f} against the tumour logits "
@@ -265,7 +301,10 @@ def describe_transplant(share: float, donors: int, prior_offset: float | None = 
     t2_like = ("" if not t2_share else
                f" {t2_share * 100:.0f} % of the pastes are drawn as T2 and FLAIR show most tumours instead: the tissue "
                "around pushed aside (mass effect), an irregular bright halo of oedema, and a core near the bright "
-               "end of the host's gray levels keeping a fraction of the donor's texture.")
+               "end of the host's gray levels keeping a fraction of the donor's texture."
+               + ("" if t2_grow == 1 else
+                  f" These grow up to {t2_grow:g} times longer than the donor's size relative to the head and lie "
+                  "wherever they fit inside the skull, against it too."))
     return (f"Lesion transplant: {share * 100:.0f} % of no-tumour training slices, drawn anew each epoch, get one of "
             f"{donors} expert-masked training tumours pasted inside the head (size relative to the head kept, "
             "contrast against the surrounding tissue rescaled to the host, polarity at random, soft edge) before "

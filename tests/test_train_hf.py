@@ -122,6 +122,12 @@ def test_a_t2_share_without_a_transplant_is_a_clear_error(tmp_path, kaggle_folde
                        "--transplant_t2_share", "0.5"])
 
 
+def test_t2_growth_without_t2_like_pastes_is_a_clear_error(tmp_path, kaggle_folder):
+    with pytest.raises(ValueError, match="--transplant_t2_grow must be 1 or more and, above 1, needs"):
+        train_hf.main(["--dataset_name", str(kaggle_folder), "--output_dir", str(tmp_path), *TINY_RUN,
+                       "--transplant_t2_grow", "2"])
+
+
 def test_json_file_replaces_the_flags(tmp_path, kaggle_folder):
     args = {"dataset_name": str(kaggle_folder), "config_name": "resnet-mini", "image_size": 40,
             "output_dir": str(tmp_path / "out")}
@@ -152,7 +158,8 @@ def test_several_collections_with_coarse_labels_masks_and_a_held_out_collection(
     results = train_hf.main(["--dataset_name", f"{kaggle_folder},{flat}", "--held_out_dataset", str(held),
                              "--masks_name_or_path", str(tmp_path / "masks"), "--mask_loss_weight", "0.5",
                              "--lesion_transplant", "0.5", "--correct_transplant_prior",
-                             "--transplant_t2_share", "0.5", "--output_dir", str(output_dir), *TINY_RUN])
+                             "--transplant_t2_share", "0.5", "--transplant_t2_grow", "1.5",
+                             "--output_dir", str(output_dir), *TINY_RUN])
     assert set(results["clean_test_by_collection"]) == {kaggle_folder.name, "flat"}
     assert results["transplant_prior_offset"] > np.log(2)  # at least log(1 / (1 - 0.5)): tumours gained mass too
     assert "tumour_recall" in results["held_out_by_collection"]["held"]
@@ -163,6 +170,7 @@ def test_several_collections_with_coarse_labels_masks_and_a_held_out_collection(
     card = (output_dir / "README.md").read_text()
     assert "Lesion transplant: 50 % of no-tumour training slices" in card
     assert "50 % of the pastes are drawn as T2 and FLAIR show most tumours" in card
+    assert "These grow up to 1.5 times longer" in card
     assert f"moved up by {results['transplant_prior_offset']:.3f}" in card
     answer = pipeline("image-classification", model=str(output_dir))(str(next(held.rglob("*.jpg"))), top_k=4)
     assert sorted(item["label"] for item in answer) == sorted(CLASS_NAMES)

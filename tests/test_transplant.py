@@ -8,8 +8,8 @@ from PIL import Image
 from brain_tumor.labels import ANY_TUMOR_ID, CLASS_NAMES
 from brain_tumor.modeling import build_from_config
 from brain_tumor.transforms import make_train_transform
-from brain_tumor.transplant import (LesionBank, _push_aside, cut_lesion, describe_transplant, head_region,
-                                    label_shift_offset)
+from brain_tumor.transplant import (LesionBank, _centres_inside_brain, _centres_where_mask_fits, _push_aside,
+                                    cut_lesion, describe_transplant, head_region, label_shift_offset)
 
 GLIOMA, NOTUMOR = CLASS_NAMES.index("glioma"), CLASS_NAMES.index("notumor")
 
@@ -133,6 +133,48 @@ def test_t2_share_is_checked_and_described(bank):
         LesionBank(bank.lesions, t2_share=1.5)
     assert "T2" not in describe_transplant(0.4, 10)
     assert "50 % of the pastes are drawn as T2 and FLAIR show" in describe_transplant(0.4, 10, t2_share=0.5)
+
+
+def test_grown_t2_like_pastes_are_larger_and_inside_the_head(bank):
+    host, _ = head_slice(192, 80, seed=1)
+    head = head_region(np.asarray(host.convert("L")).astype(np.float32))
+
+    def draws(lesions: LesionBank) -> list[np.ndarray]:
+        return [np.asarray(lesions.paste(host, np.random.default_rng(seed))[1]) > 0 for seed in range(30)]
+
+    centred, grown = draws(LesionBank(bank.lesions, t2_share=1.0)), draws(LesionBank(bank.lesions, 1.0, t2_grow=2.0))
+    # Lengthwise growth drawn from 1 to 2: about (1.5^2 + 0.5^2 / 3) = 2.3 times the area on average.
+    assert np.mean([t.sum() for t in grown]) > 1.6 * np.mean([t.sum() for t in centred])
+    assert all(head[tumour].all() for tumour in grown)
+
+
+def test_placing_by_the_mask_lets_a_lesion_reach_the_skull_but_not_the_scalp():
+    size, radius = 192, 80
+    y, x = np.mgrid[0:size, 0:size]
+    head = (y - size / 2) ** 2 + (x - size / 2) ** 2 < radius**2
+    head_size = np.sqrt(head.sum())
+    tumour = np.zeros((36, 36), bool)  # a 24-pixel lesion in its crop with a 6-pixel ring of tissue
+    tumour[6:30, 6:30] = True
+
+    def reach(centres: np.ndarray) -> float:
+        """How far from the head's centre the farthest centre lies."""
+        return float(np.hypot(centres[:, 0] - size / 2, centres[:, 1] - size / 2).max())
+
+    by_mask, by_box = _centres_where_mask_fits(head, tumour, head_size), _centres_inside_brain(head, 36, 36, head_size)
+    assert reach(by_mask) > reach(by_box) + 3  # the ring of tissue around the lesion may overlap the skull
+    # At the farthest centre the lesion's own pixels keep the scalp and skull margin (0.08 of the head's size).
+    row, col = by_mask[np.argmax(np.hypot(by_mask[:, 0] - size / 2, by_mask[:, 1] - size / 2))]
+    rows, cols = np.nonzero(tumour)
+    farthest_pixel = np.hypot(rows + row - 18 - size / 2, cols + col - 18 - size / 2).max()
+    assert radius - 0.08 * head_size - 2 <= farthest_pixel <= radius - 0.08 * head_size + 1
+
+
+def test_t2_grow_is_checked_and_described(bank):
+    for grow, share in ((0.5, 1.0), (2.0, 0.0)):
+        with pytest.raises(ValueError, match="T2-like pastes can grow by a factor of 1 or more"):
+            LesionBank(bank.lesions, t2_share=share, t2_grow=grow)
+    assert "grow" not in describe_transplant(0.4, 10, t2_share=0.5)
+    assert "These grow up to 2 times longer" in describe_transplant(0.4, 10, t2_share=0.5, t2_grow=2.0)
 
 
 def test_paste_gives_up_on_a_host_without_a_head(bank):
