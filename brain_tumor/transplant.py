@@ -193,8 +193,8 @@ def _centres_inside_brain(head: np.ndarray, height: int, width: int, head_size: 
 
 def _centres_where_mask_fits(head: np.ndarray, tumour: np.ndarray, head_size: float) -> np.ndarray:
     """Centres (of the lesion's box) at which every tumour pixel lies inside the skull, i.e. in the head eroded by
-    a skull's width: a large lesion finds room, and it may touch the skull. Counted by correlating the lesion with
-    what lies outside (filter2D switches to the DFT for large kernels)."""
+    the scalp and skull margin: a large lesion finds room, and it may touch the skull. Counted by correlating the
+    lesion with what lies outside (filter2D switches to the DFT for large kernels)."""
     inset = int(_SCALP_AND_SKULL_SHARE * head_size)
     kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * inset + 1,) * 2)
     outside = (cv2.erode(head.astype(np.uint8), kernel) == 0).astype(np.float32)
