@@ -51,8 +51,9 @@ def spread(p_tumour: np.ndarray) -> list[tuple[str, int, float]]:
 
 
 def shown_in(gallery_md: str) -> list[str]:
-    """The file names a gallery `.md` lists as shown (its captions: 'name P(tumour)', comma-separated)."""
-    listed = gallery_md.split(SHOWN_LIST_STARTS, 1)[1].strip().rstrip(".")
+    """The file names a gallery `.md` lists as shown (its captions: 'name P(tumour)', comma-separated, on one line;
+    a comparison the gallery carries follows on lines of its own)."""
+    listed = gallery_md.split(SHOWN_LIST_STARTS, 1)[1].split("\n", 1)[0].strip().rstrip(".")
     return [caption.rsplit(" ", 1)[0] for caption in listed.split(", ")]
 
 

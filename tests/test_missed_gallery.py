@@ -33,6 +33,9 @@ def test_the_contact_sheet_tiles_images_of_any_shape_row_by_row():
 def test_a_gallery_md_gives_back_the_names_it_shows_and_they_are_rescored_by_file_name():
     md = "| bin |\n\n`m.png` shows the 3 with the lowest P(tumour), lowest first: y1.jpg 0.002, y 2.jpg 0.010, y3.jpg 0.300.\n"
     assert shown_in(md) == ["y1.jpg", "y 2.jpg", "y3.jpg"]
+    # A gallery written with --compare_with lists another run's slices after its own: only its own are read.
+    compared = md + "\nOf the 2 slices `old.md` shows, this model still misses 1 (P(tumour) < 0.5): y9.jpg 0.200.\n"
+    assert shown_in(compared) == ["y1.jpg", "y 2.jpg", "y3.jpg"]
     files = ["/data/yes/y3.jpg", "/data/yes/y1.jpg", "/data/yes/y 2.jpg", "/data/yes/y4.jpg"]
     p_tumour = np.array([0.7, 0.1, 0.45, 0.2])
     assert rescored(shown_in(md), files, p_tumour) == [("y1.jpg", 0.1), ("y 2.jpg", 0.45), ("y3.jpg", 0.7)]
