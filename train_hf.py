@@ -107,6 +107,10 @@ class DataTrainingArguments:
         "help": "Let T2-like pastes grow up to this many times longer than the donor's size relative to the head, "
                 "placed wherever their mask fits inside the skull (so they may lie against it) instead of centred "
                 "in the brain. 1: as the other pastes."})
+    transplant_t2_core_floor: float = field(default=1.0, metadata={
+        "help": "Draw each T2-like core's gray level anywhere from this share of the way from the tissue's level to "
+                "the bright end (fluid on T2), up to it, so moderately bright masses are drawn too. 1: always at the "
+                "bright end."})
     correct_transplant_prior: bool = field(default=False, metadata={
         "help": "After training with --lesion_transplant, move the no-tumour logit up by the label shift the "
                 "transplant caused (brain_tumor.transplant.label_shift_offset, from the training split's counts), "
@@ -145,6 +149,10 @@ class DataTrainingArguments:
             raise ValueError("--transplant_t2_share must be a share from 0 to 1 and needs --lesion_transplant.")
         if self.transplant_t2_grow < 1 or (self.transplant_t2_grow > 1 and not self.transplant_t2_share):
             raise ValueError("--transplant_t2_grow must be 1 or more and, above 1, needs --transplant_t2_share.")
+        if not 0 < self.transplant_t2_core_floor <= 1 or (self.transplant_t2_core_floor < 1
+                                                          and not self.transplant_t2_share):
+            raise ValueError("--transplant_t2_core_floor must be above 0 and at most 1 and, below 1, needs "
+                             "--transplant_t2_share.")
         if self.correct_transplant_prior and not 0 < self.lesion_transplant < 1:
             raise ValueError("--correct_transplant_prior needs a --lesion_transplant share above 0 and below 1.")
         if not 0 < self.near_duplicate_threshold <= 1:
@@ -244,8 +252,8 @@ def main(argv=None) -> dict:
 
     augmentations = check_augmentations(data_args.augmentations or DEFAULT_AUGMENTATIONS)
     # with_transform returns new views: `splits` itself stays raw for the checks fitted below.
-    lesions = (LesionBank.from_dataset(train, data_args.transplant_t2_share, data_args.transplant_t2_grow)
-               if data_args.lesion_transplant else None)
+    lesions = (LesionBank.from_dataset(train, data_args.transplant_t2_share, data_args.transplant_t2_grow,
+                                       data_args.transplant_t2_core_floor) if data_args.lesion_transplant else None)
     train_labels = np.asarray(train["label"])  # the real class counts, before any transplant
     train = train.with_transform(make_train_transform(image_processor, training_args.seed, augmentations,
                                                       data_args.train_resize, lesions, data_args.lesion_transplant))

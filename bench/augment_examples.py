@@ -11,7 +11,8 @@ transplant.png (with --masks): one row per no-tumour slice; the original, then d
 transplant (brain_tumor/transplant.py, donors: the masked tumour slices of --dataset's Training/),
 each followed by the same draw with the pasted mask outlined. --t2_share draws that share of the
 pastes as T2 and FLAIR show tumours (train_hf.py --transplant_t2_share): 1 shows only those; --t2_grow
-lets those grow and lie against the skull (--transplant_t2_grow).
+lets those grow and lie against the skull (--transplant_t2_grow); --t2_core_floor dims their cores
+(--transplant_t2_core_floor).
 """
 
 from __future__ import annotations
@@ -71,6 +72,8 @@ def main() -> None:
                         help="share of the transplant.png pastes drawn T2-like (as --transplant_t2_share)")
     parser.add_argument("--t2_grow", type=float, default=1.0,
                         help="how much longer T2-like pastes may grow, placed where they fit (as --transplant_t2_grow)")
+    parser.add_argument("--t2_core_floor", type=float, default=1.0,
+                        help="lowest T2-like core level, as a share from tissue to fluid (as --transplant_t2_core_floor)")
     parser.add_argument("--per_class", type=int, default=1)
     parser.add_argument("--samples", type=int, default=10, help="default-pipeline draws per slice")
     parser.add_argument("--size", type=int, default=144)
@@ -108,7 +111,8 @@ def transplant_sheet(root: Path, args, path: Path, hosts: int = 8, draws: int = 
     tumours = [p for p in pick_slices(training, donors // 3, args.seed) if p.parent.name != "notumor"]
     lesions = [cut_lesion(Image.open(p), Image.fromarray(m)) for p in tumours
                if (m := find_mask(p, root, args.masks)) is not None]
-    bank = LesionBank([lesion for lesion in lesions if lesion is not None], args.t2_share, args.t2_grow)
+    bank = LesionBank([lesion for lesion in lesions if lesion is not None], args.t2_share, args.t2_grow,
+                      args.t2_core_floor)
     rng, resize = np.random.default_rng(args.seed), build_pipeline((), args.size, args.size)
     rows = []
     for host_path in random.Random(args.seed).sample(sorted((training / "notumor").iterdir()), hosts):

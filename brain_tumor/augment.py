@@ -183,7 +183,7 @@ def describe_augmentation(augmentations: Sequence[str] = DEFAULT_AUGMENTATIONS,
     """The model card's paragraph on training augmentation, generated from the catalogue (and, with
     a lesion bank, the transplant's sentence)."""
     transplant = (" " + describe_transplant(transplant_share, len(lesions.lesions), prior_offset, lesions.t2_share,
-                                            lesions.t2_grow) if lesions else "")
+                                            lesions.t2_grow, lesions.t2_core_floor) if lesions else "")
     groups = [group_and_share(item) for item in check_augmentations(augmentations)]
     resize = ("Pillow with the image processor's own resampling (antialiased), as at serving time"
               if check_train_resize(train_resize) == "processor" else "cv2 bilinear (not antialiased)")

@@ -24,7 +24,9 @@ near the fluid's gray level keeping the donor's texture faintly, an irregular br
 and the tissue around it pushed aside (mass effect). The masses still missed after that were larger
 than most pastes and often lay against the skull, where a paste centred in the brain never goes; a
 `t2_grow` above 1 makes T2-like pastes up to that many times longer and places them wherever their
-mask fits inside the skull.
+mask fits inside the skull. Most masses missed even then were only moderately bright, darker than
+the fluid: a `t2_core_floor` below 1 draws the core's level anywhere from that share of the way from
+the tissue to the bright end, up to it.
 """
 
 from __future__ import annotations
@@ -100,7 +102,7 @@ def cut_lesion(image: Image.Image, mask: Image.Image) -> Lesion | None:
 class LesionBank:
     """Donor lesions from a training split's masked tumour slices, and the paste that uses them."""
 
-    def __init__(self, lesions: list[Lesion], t2_share: float = 0.0, t2_grow: float = 1.0):
+    def __init__(self, lesions: list[Lesion], t2_share: float = 0.0, t2_grow: float = 1.0, t2_core_floor: float = 1.0):
         if not lesions:
             raise ValueError("Lesion transplant needs tumour slices with masks in the training split "
                              "(--masks_name_or_path); none was usable.")
@@ -109,10 +111,14 @@ class LesionBank:
         if t2_grow < 1 or (t2_grow > 1 and not t2_share):
             raise ValueError(f"T2-like pastes can grow by a factor of 1 or more (got {t2_grow}), and only when a "
                              "share of the pastes is T2-like.")
-        self.lesions, self.t2_share, self.t2_grow = lesions, t2_share, t2_grow
+        if not 0 < t2_core_floor <= 1 or (t2_core_floor < 1 and not t2_share):
+            raise ValueError(f"The T2-like core's floor must be above 0 and at most 1 (got {t2_core_floor}), and "
+                             "below 1 only when a share of the pastes is T2-like.")
+        self.lesions, self.t2_share, self.t2_grow, self.t2_core_floor = lesions, t2_share, t2_grow, t2_core_floor
 
     @classmethod
-    def from_dataset(cls, dataset, t2_share: float = 0.0, t2_grow: float = 1.0) -> LesionBank:
+    def from_dataset(cls, dataset, t2_share: float = 0.0, t2_grow: float = 1.0,
+                     t2_core_floor: float = 1.0) -> LesionBank:
         """Every usable lesion of the rows that have a tumour label and a mask (decoded once)."""
         if "mask" not in dataset.column_names:
             raise ValueError("Lesion transplant needs a 'mask' column: pass --masks_name_or_path.")
@@ -124,7 +130,7 @@ class LesionBank:
                 lesion = cut_lesion(row["image"], row["mask"])
                 if lesion is not None:
                     lesions.append(lesion)
-        return cls(lesions, t2_share, t2_grow)
+        return cls(lesions, t2_share, t2_grow, t2_core_floor)
 
     def paste(self, host: Image.Image, rng: np.random.Generator,
               tries: int = 3) -> tuple[Image.Image, Image.Image] | None:
@@ -171,7 +177,7 @@ class LesionBank:
         tumour = tumour.astype(bool)
         t2_like = self._draw_t2(rng) if t2_first is None else t2_first
         if t2_like:
-            out = _t2_like(host_gray, head, box, pixels, tumour, lesion, spread, rng)
+            out = _t2_like(host_gray, head, box, pixels, tumour, lesion, spread, rng, self.t2_core_floor)
         else:
             out = _contrast_at_random(host_gray, box, pixels, tumour, lesion, spread, rng)
         mask = np.zeros(host_gray.shape, np.uint8)
@@ -229,10 +235,11 @@ def _contrast_at_random(host_gray: np.ndarray, box, pixels: np.ndarray, tumour: 
 
 
 def _t2_like(host_gray: np.ndarray, head: np.ndarray, box, pixels: np.ndarray, tumour: np.ndarray, lesion: Lesion,
-             spread: float, rng: np.random.Generator) -> np.ndarray:
+             spread: float, rng: np.random.Generator, core_floor: float = 1.0) -> np.ndarray:
     """The lesion as T2 and FLAIR show most tumours: the tissue around it pushed aside, a halo of oedema
-    brighter than the tissue, and a core near the bright end of the host's head (fluid on T2) that keeps
-    a fraction of the donor's texture."""
+    brighter than the tissue, and a core near the bright end of the host's head (fluid on T2), or with a
+    `core_floor` below 1 anywhere from that share of the way there from the tissue, that keeps a fraction of
+    the donor's texture."""
     full = np.zeros(host_gray.shape, bool)
     full[box] = tumour
     radius = float(np.sqrt(tumour.sum() / np.pi))
@@ -254,7 +261,9 @@ def _t2_like(host_gray: np.ndarray, head: np.ndarray, box, pixels: np.ndarray, t
 
     # The donor's texture inside the tumour only: the soft edge fades the bright core, not the donor's tissue, out.
     texture = (pixels - np.median(pixels[tumour])) / lesion.spread * spread * rng.uniform(0.2, 0.5)
-    core = bright + np.where(tumour, texture, 0)
+    # Drawn last, and only with a floor, so recipes without one replay as before.
+    level = bright if core_floor == 1 else tissue + rng.uniform(core_floor, 1) * (bright - tissue)
+    core = level + np.where(tumour, texture, 0)
     out[box] = np.clip(out[box] + _soft_edge(tumour) * (core - out[box]), 0, 255)
     return out
 
@@ -292,7 +301,7 @@ def label_shift_offset(notumor: int, tumours: int, share: float) -> float:
 
 
 def describe_transplant(share: float, donors: int, prior_offset: float | None = None, t2_share: float = 0.0,
-                        t2_grow: float = 1.0) -> str:
+                        t2_grow: float = 1.0, t2_core_floor: float = 1.0) -> str:
     """The model card's sentence on the transplant (and on the label-shift correction, when applied)."""
     correction = ("" if prior_offset is None else
                   f" After training, the no-tumour logit was moved up by {prior_offset:.3f} against the tumour logits "
@@ -304,7 +313,10 @@ def describe_transplant(share: float, donors: int, prior_offset: float | None = 
                "end of the host's gray levels keeping a fraction of the donor's texture."
                + ("" if t2_grow == 1 else
                   f" These grow up to {t2_grow:g} times longer than the donor's size relative to the head and lie "
-                  "wherever they fit inside the skull, against it too."))
+                  "wherever they fit inside the skull, against it too.")
+               + ("" if t2_core_floor == 1 else
+                  f" Their cores lie anywhere from {t2_core_floor * 100:.0f} % of the way from the tissue's gray level "
+                  "to that bright end, up to it."))
     return (f"Lesion transplant: {share * 100:.0f} % of no-tumour training slices, drawn anew each epoch, get one of "
             f"{donors} expert-masked training tumours pasted inside the head (size relative to the head kept, "
             "contrast against the surrounding tissue rescaled to the host, polarity at random, soft edge) before "

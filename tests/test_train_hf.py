@@ -128,6 +128,12 @@ def test_t2_growth_without_t2_like_pastes_is_a_clear_error(tmp_path, kaggle_fold
                        "--transplant_t2_grow", "2"])
 
 
+def test_a_t2_core_floor_without_t2_like_pastes_is_a_clear_error(tmp_path, kaggle_folder):
+    with pytest.raises(ValueError, match="--transplant_t2_core_floor must be above 0 and at most 1 and, below 1"):
+        train_hf.main(["--dataset_name", str(kaggle_folder), "--output_dir", str(tmp_path), *TINY_RUN,
+                       "--transplant_t2_core_floor", "0.3"])
+
+
 def test_json_file_replaces_the_flags(tmp_path, kaggle_folder):
     args = {"dataset_name": str(kaggle_folder), "config_name": "resnet-mini", "image_size": 40,
             "output_dir": str(tmp_path / "out")}
@@ -159,6 +165,7 @@ def test_several_collections_with_coarse_labels_masks_and_a_held_out_collection(
                              "--masks_name_or_path", str(tmp_path / "masks"), "--mask_loss_weight", "0.5",
                              "--lesion_transplant", "0.5", "--correct_transplant_prior",
                              "--transplant_t2_share", "0.5", "--transplant_t2_grow", "1.5",
+                             "--transplant_t2_core_floor", "0.5",
                              "--output_dir", str(output_dir), *TINY_RUN])
     assert set(results["clean_test_by_collection"]) == {kaggle_folder.name, "flat"}
     assert results["transplant_prior_offset"] > np.log(2)  # at least log(1 / (1 - 0.5)): tumours gained mass too
@@ -171,6 +178,7 @@ def test_several_collections_with_coarse_labels_masks_and_a_held_out_collection(
     assert "Lesion transplant: 50 % of no-tumour training slices" in card
     assert "50 % of the pastes are drawn as T2 and FLAIR show most tumours" in card
     assert "These grow up to 1.5 times longer" in card
+    assert "Their cores lie anywhere from 50 % of the way" in card
     assert f"moved up by {results['transplant_prior_offset']:.3f}" in card
     answer = pipeline("image-classification", model=str(output_dir))(str(next(held.rglob("*.jpg"))), top_k=4)
     assert sorted(item["label"] for item in answer) == sorted(CLASS_NAMES)

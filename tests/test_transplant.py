@@ -99,6 +99,14 @@ def test_t2_like_pastes_are_always_bright_while_plain_ones_take_either_polarity(
     assert sum(c < -30 for c in mixed) >= 5  # some pastes keep the random polarity
 
 
+def test_a_core_floor_draws_dimmer_t2_like_cores_that_stay_brighter_than_the_tissue(bank):
+    at_the_bright_end = pasted_contrast(LesionBank(bank.lesions, t2_share=1.0), range(20))
+    floored = pasted_contrast(LesionBank(bank.lesions, t2_share=1.0, t2_core_floor=0.3), range(20))
+    # Level drawn from 0.3 to 1 of the way from the tissue to the bright end: 0.65 on average.
+    assert np.mean(floored) < 0.85 * np.mean(at_the_bright_end)
+    assert min(floored) > 0.3 * 10  # still brighter than the tissue: at least 0.3 of 1.5 spreads (8) above it
+
+
 def test_a_t2_like_paste_brightens_a_halo_around_the_core_and_changes_nothing_far_from_it(bank):
     host, _ = head_slice(192, 80, seed=1)
     before = np.asarray(host.convert("L")).astype(int)
@@ -175,6 +183,15 @@ def test_t2_grow_is_checked_and_described(bank):
             LesionBank(bank.lesions, t2_share=share, t2_grow=grow)
     assert "grow" not in describe_transplant(0.4, 10, t2_share=0.5)
     assert "These grow up to 2 times longer" in describe_transplant(0.4, 10, t2_share=0.5, t2_grow=2.0)
+
+
+def test_t2_core_floor_is_checked_and_described(bank):
+    for floor, share in ((0.0, 1.0), (1.5, 1.0), (0.5, 0.0)):
+        with pytest.raises(ValueError, match="T2-like core's floor must be above 0 and at most 1"):
+            LesionBank(bank.lesions, t2_share=share, t2_core_floor=floor)
+    assert "Their cores" not in describe_transplant(0.4, 10, t2_share=0.5)
+    assert "Their cores lie anywhere from 30 % of the way" in describe_transplant(0.4, 10, t2_share=0.5,
+                                                                                   t2_core_floor=0.3)
 
 
 def test_paste_gives_up_on_a_host_without_a_head(bank):
