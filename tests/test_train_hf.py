@@ -110,28 +110,15 @@ def test_unknown_preset_is_a_clear_error(tmp_path, kaggle_folder):
                        "--output_dir", str(tmp_path), "--max_steps", "1"])
 
 
-def test_negative_linear_probe_epochs_is_a_clear_error(tmp_path, kaggle_folder):
-    with pytest.raises(ValueError, match="--linear_probe_epochs must be 0 or more"):
-        train_hf.main(["--dataset_name", str(kaggle_folder), "--output_dir", str(tmp_path), *TINY_RUN,
-                       "--linear_probe_epochs", "-1"])
-
-
-def test_a_t2_share_without_a_transplant_is_a_clear_error(tmp_path, kaggle_folder):
-    with pytest.raises(ValueError, match="--transplant_t2_share must be a share from 0 to 1 and needs --lesion"):
-        train_hf.main(["--dataset_name", str(kaggle_folder), "--output_dir", str(tmp_path), *TINY_RUN,
-                       "--transplant_t2_share", "0.5"])
-
-
-def test_t2_growth_without_t2_like_pastes_is_a_clear_error(tmp_path, kaggle_folder):
-    with pytest.raises(ValueError, match="--transplant_t2_grow must be 1 or more and, above 1, needs"):
-        train_hf.main(["--dataset_name", str(kaggle_folder), "--output_dir", str(tmp_path), *TINY_RUN,
-                       "--transplant_t2_grow", "2"])
-
-
-def test_a_t2_core_floor_without_t2_like_pastes_is_a_clear_error(tmp_path, kaggle_folder):
-    with pytest.raises(ValueError, match="--transplant_t2_core_floor must be above 0 and at most 1 and, below 1"):
-        train_hf.main(["--dataset_name", str(kaggle_folder), "--output_dir", str(tmp_path), *TINY_RUN,
-                       "--transplant_t2_core_floor", "0.3"])
+@pytest.mark.parametrize("flag, value, message", [
+    ("--linear_probe_epochs", "-1", "--linear_probe_epochs must be 0 or more"),
+    ("--transplant_t2_share", "0.5", "--transplant_t2_share must be a share from 0 to 1 and needs --lesion"),
+    ("--transplant_t2_grow", "2", "--transplant_t2_grow must be 1 or more and, above 1, needs"),
+    ("--transplant_t2_core_floor", "0.3", "--transplant_t2_core_floor must be above 0 and at most 1 and, below 1"),
+])
+def test_a_flag_out_of_range_or_without_what_it_needs_is_a_clear_error(tmp_path, kaggle_folder, flag, value, message):
+    with pytest.raises(ValueError, match=message):
+        train_hf.main(["--dataset_name", str(kaggle_folder), "--output_dir", str(tmp_path), *TINY_RUN, flag, value])
 
 
 def test_json_file_replaces_the_flags(tmp_path, kaggle_folder):
