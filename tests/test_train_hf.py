@@ -118,7 +118,8 @@ def test_unknown_preset_is_a_clear_error(tmp_path, kaggle_folder):
 ])
 def test_a_flag_out_of_range_or_without_what_it_needs_is_a_clear_error(tmp_path, kaggle_folder, flag, value, message):
     with pytest.raises(ValueError, match=message):
-        train_hf.main(["--dataset_name", str(kaggle_folder), "--output_dir", str(tmp_path), *TINY_RUN, flag, value])
+        train_hf.main(["--dataset_name", str(kaggle_folder), "--output_dir", str(tmp_path), *TINY_RUN,
+                       flag, value])
 
 
 def test_json_file_replaces_the_flags(tmp_path, kaggle_folder):
