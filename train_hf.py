@@ -125,6 +125,9 @@ class DataTrainingArguments:
         "help": "Share of each official training split held out (stratified, seeded) for validation."})
     flat_test_fraction: float = field(default=0.2, metadata={
         "help": "Share of a collection without a published split kept as its test split (stratified, seeded)."})
+    split_seed: int | None = field(default=None, metadata={
+        "help": "Seed that cuts the splits: each validation split, and the test split of a collection without a "
+                "published one (Br35H). Default: --seed. Fix it to compare training seeds on the same test slices."})
     near_duplicate_threshold: float = field(default=0.99, metadata={
         "help": "Cosine similarity of 32x32 thumbnails at or above which two images count as twins."})
     max_train_samples: int | None = field(default=None, metadata={"help": "Truncate training (quick runs)."})
@@ -160,7 +163,9 @@ class DataTrainingArguments:
         if self.dataset_card_id is None:
             self.dataset_card_id = ", ".join(collection_name(name) for name in self.dataset_name)
 
-    def recipe(self, seed: int) -> dict:
+    def recipe(self, training_seed: int) -> dict:
+        # The recipe's seed is the split seed: data_recipe.json must let bench/ cut the same splits again.
+        seed = training_seed if self.split_seed is None else self.split_seed
         return make_recipe(self.dataset_name, held_out=self.held_out_dataset, masks=self.masks_name_or_path,
                            held_out_twins=self.held_out_twins, seed=seed, validation_fraction=self.validation_fraction,
                            flat_test_fraction=self.flat_test_fraction, near_threshold=self.near_duplicate_threshold)

@@ -49,6 +49,7 @@ def test_results_card_and_plots_are_written(trained_run):
     assert "pipeline_tag: image-classification" in card and "model-index" in card
     assert "split: official_test" in card and "split: clean_test" in card
     assert "not for diagnosis" in card and "python train_hf.py --dataset_name" in card
+    assert "(split seed 0)" in card  # TINY_RUN's --seed, as no --split_seed is given
     config = json.loads((output_dir / "config.json").read_text())
     assert config["id2label"] == {str(i): name for i, name in enumerate(CLASS_NAMES)}
     checks = config["brain_tumor_checks"]  # fitted for the app's "uncertain" / "not an MRI" flags
@@ -130,6 +131,14 @@ def test_json_file_replaces_the_flags(tmp_path, kaggle_folder):
     # --dataset_name takes several collections, so a single one comes back as a one-element list.
     assert (model_args.config_name, model_args.image_size, data_args.dataset_name) == ("resnet-mini", 40, [str(kaggle_folder)])
     assert training_args.metric_for_best_model == "balanced_score" and training_args.load_best_model_at_end
+
+
+@pytest.mark.parametrize("split_flags, split_seed", [([], 43), (["--split_seed", "42"], 42)])
+def test_the_splits_follow_the_training_seed_unless_a_split_seed_is_given(kaggle_folder, tmp_path, split_flags,
+                                                                           split_seed):
+    _, data_args, training_args = train_hf.parse_args(["--dataset_name", str(kaggle_folder), "--output_dir",
+                                                       str(tmp_path), "--seed", "43", *split_flags])
+    assert data_args.recipe(training_args.seed)["seed"] == split_seed
 
 
 def test_several_collections_with_coarse_labels_masks_and_a_held_out_collection(kaggle_folder, tmp_path):
