@@ -44,7 +44,8 @@ classify("slice.jpg")  # [{'label': 'glioma', 'score': 0.97}, ...]
 ## Data
 
 Dataset: `{{ dataset }}`. The official test split is kept apart. Validation ({{ sizes.validation }} images) is a
-class-stratified {{ (100 * audit.validation_fraction) | round | int }} % of the official training split (split seed {{ audit.seed }});
+class-stratified {{ (100 * audit.validation_fraction) | round | int }} % of the official training split
+(split seed {{ audit.seed }});
 {{ audit.train_removed_as_twins_of_validation }} training images that were near-duplicates of a validation image were
 removed from training so that validation (early stopping, calibration) is not fooled.
 Twins were found by {{ audit.method }}, threshold {{ audit.near_threshold }}.
