@@ -1,0 +1,47 @@
+"""bench/latency_rounds.py: alternating order, the per-round summary, and one real run on tiny models."""
+
+import json
+
+import pytest
+from helpers_models import save_tiny_model
+from scipy.stats import binomtest
+
+import bench.common
+from bench.latency_rounds import main, round_order, summarize
+
+
+def test_the_order_of_the_models_reverses_every_other_round():
+    assert [round_order(["a", "b", "c"], i) for i in range(3)] == [["a", "b", "c"], ["c", "b", "a"], ["a", "b", "c"]]
+
+
+def test_each_model_is_judged_round_by_round_against_the_first():
+    summary = summarize({"ref": [10.0, 12.0, 11.0, 30.0, 10.0], "cand": [9.0, 12.0, 12.0, 9.5, 9.0]})
+    assert summary["reference"] == "ref" and "rounds_faster" not in summary["models"]["ref"]
+    assert summary["models"]["ref"]["median_p50"] == 11.0 and summary["models"]["cand"]["median_p50"] == 9.5
+    candidate = summary["models"]["cand"]
+    # Round differences -1, 0 (a tie: no sign), +1, -20.5, -1.
+    assert (candidate["rounds_faster"], candidate["rounds_slower"]) == (3, 1)
+    assert candidate["median_difference_ms"] == -1.0
+    assert candidate["sign_test_p"] == pytest.approx(binomtest(3, 4, 0.5).pvalue)
+    assert summarize({"a": [5.0], "b": [5.0]})["models"]["b"]["sign_test_p"] == 1.0  # only ties: no evidence
+
+
+def test_a_run_on_two_tiny_models_writes_every_round(tmp_path, kaggle_folder, monkeypatch):
+    monkeypatch.setattr(bench.common, "RESULTS_DIR", tmp_path / "results")
+    first = save_tiny_model(tmp_path / "first", seed=0)
+    second = save_tiny_model(tmp_path / "second", arch="mobilenet_v2", seed=1)
+    main(["--model", first, "--model", second, "--dataset", str(kaggle_folder), "--rounds", "3",
+          "--calls", "4", "--warmup_calls", "1", "--output_name", "rounds"])
+    payload = json.loads((tmp_path / "results" / "rounds.json").read_text())
+    assert payload["reference"] == "first" and set(payload["models"]) == {"first", "second"}
+    assert all(len(entry["p50_per_round"]) == 3 and entry["median_p50"] > 0 for entry in payload["models"].values())
+    second_entry = payload["models"]["second"]
+    assert second_entry["rounds_faster"] + second_entry["rounds_slower"] <= 3
+    assert "Each round's p50" in (tmp_path / "results" / "rounds.md").read_text()
+
+
+def test_one_model_or_the_peer_is_refused(kaggle_folder):
+    with pytest.raises(SystemExit, match="two or more"):
+        main(["--model", "models/brain-tumor-mri-classifier", "--dataset", str(kaggle_folder)])
+    with pytest.raises(SystemExit, match="--peer"):
+        main(["--model", "a", "--model", "b", "--peer"])
