@@ -115,8 +115,12 @@ def machine_info() -> dict:
     return info
 
 
+def machine_line(info: dict) -> str:
+    return "Machine and time: " + ", ".join(f"{key} {value}" for key, value in info.items())
+
+
 def print_machine(info: dict) -> None:
-    print("Machine and time: " + ", ".join(f"{key} {value}" for key, value in info.items()), flush=True)
+    print(machine_line(info), flush=True)
 
 
 class Stopwatch:

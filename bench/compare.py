@@ -21,7 +21,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from bench.common import (  # noqa: E402
-    Stopwatch, add_common_arguments, load_test_sets, machine_info, markdown_table,
+    Stopwatch, add_common_arguments, load_test_sets, machine_info, machine_line, markdown_table,
     predictor_factories, print_machine, write_results,
 )
 from brain_tumor.labels import CLASS_NAMES  # noqa: E402
@@ -60,9 +60,14 @@ def measure_latency(predictor, paths: list[str], calls: int, warmup: int) -> dic
             "mean": float(np.mean(times)), "calls": calls, "warmup": warmup}
 
 
+def every_test_file(test_sets: dict) -> list[str]:
+    """Each file of the official and clean test once (the clean test is a subset of the official one)."""
+    return list(dict.fromkeys(test_sets["official_test"].paths + test_sets["clean_test"].paths))
+
+
 def evaluate(predictor, test_sets: dict, args) -> dict:
-    # Clean test is a subset of official test: predict every file once, batched, and time it.
-    paths = list(dict.fromkeys(test_sets["official_test"].paths + test_sets["clean_test"].paths))
+    # Predict every file once, batched, and time it.
+    paths = every_test_file(test_sets)
     predictor.predict(paths[:args.batch_size], args.batch_size)  # warm-up
     with Stopwatch() as watch:
         probabilities = dict(zip(paths, predictor.predict(paths, args.batch_size)))
@@ -96,7 +101,7 @@ def render(results: dict, machine: dict, test_sets: dict, args) -> str:
     return "\n".join([
         "# Model comparison", "",
         f"Command: `python bench/{Path(__file__).name} {' '.join(sys.argv[1:])}`  ",
-        "Machine and time: " + ", ".join(f"{key} {value}" for key, value in machine.items()) + "  ",
+        machine_line(machine) + "  ",
         f"Test sets: {sizes}" + (f" (seeded subsets, --limit {args.limit})" if args.limit else "") + "  ",
         f"Latency: {args.latency_calls} single calls on image paths after {args.warmup_calls} warm-up calls; "
         f"throughput: batches of {args.batch_size}. Targets apply to our models, not to the peer.", "",

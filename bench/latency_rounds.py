@@ -22,10 +22,10 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from bench.common import (  # noqa: E402
-    add_common_arguments, load_test_sets, machine_info, markdown_table, predictor_factories, print_machine,
-    write_results,
+    add_common_arguments, load_test_sets, machine_info, machine_line, markdown_table, predictor_factories,
+    print_machine, write_results,
 )
-from bench.compare import measure_latency  # noqa: E402
+from bench.compare import every_test_file, measure_latency  # noqa: E402
 
 
 def round_order(names: list[str], round_index: int) -> list[str]:
@@ -58,26 +58,27 @@ def summarize(p50s: dict[str, list[float]]) -> dict:
 
 
 def render(summary: dict, machine: dict, args) -> str:
-    names = list(summary["models"])
-    per_round = [[f"round {i + 1}"] + [f"{summary['models'][name]['p50_per_round'][i]:.2f}" for name in names]
+    models, reference = summary["models"], summary["reference"]
+    names = list(models)
+
+    def against_reference(cell) -> list[str]:  # a blank under the reference itself
+        return ["" if n == reference else cell(models[n]) for n in names]
+
+    per_round = [[f"round {i + 1}"] + [f"{models[n]['p50_per_round'][i]:.2f}" for n in names]
                  for i in range(args.rounds)]
     rows = [
-        ["median of the rounds' p50 (ms)"] + [f"{summary['models'][n]['median_p50']:.2f}" for n in names],
-        ["range of the rounds' p50 (ms)"] + [f"{summary['models'][n]['min_p50']:.2f}-{summary['models'][n]['max_p50']:.2f}"
-                                             for n in names],
+        ["median of the rounds' p50 (ms)"] + [f"{models[n]['median_p50']:.2f}" for n in names],
+        ["range of the rounds' p50 (ms)"] + [f"{models[n]['min_p50']:.2f}-{models[n]['max_p50']:.2f}" for n in names],
         ["median difference from the reference (ms)"] + [
-            "reference" if n == summary["reference"] else f"{summary['models'][n]['median_difference_ms']:+.2f}"
-            for n in names],
-        ["rounds faster / slower than the reference"] + [
-            "" if n == summary["reference"] else
-            f"{summary['models'][n]['rounds_faster']} / {summary['models'][n]['rounds_slower']}" for n in names],
-        ["sign test p (two-sided)"] + [
-            "" if n == summary["reference"] else f"{summary['models'][n]['sign_test_p']:.3f}" for n in names],
+            "reference" if n == reference else f"{models[n]['median_difference_ms']:+.2f}" for n in names],
+        ["rounds faster / slower than the reference"] + against_reference(
+            lambda m: f"{m['rounds_faster']} / {m['rounds_slower']}"),
+        ["sign test p (two-sided)"] + against_reference(lambda m: f"{m['sign_test_p']:.3f}"),
     ]
     return "\n".join([
         "# Latency in alternating rounds", "",
         f"Command: `python bench/{Path(__file__).name} {' '.join(sys.argv[1:])}`  ",
-        "Machine and time: " + ", ".join(f"{key} {value}" for key, value in machine.items()) + "  ",
+        machine_line(machine) + "  ",
         f"{args.rounds} rounds; in each, per model, {args.warmup_calls} untimed and {args.calls} timed single calls "
         "through `pipeline()` on image paths of v1's official and clean test (file on disk to probabilities); "
         "the models' order is reversed every other round. The first model is the reference.", "",
@@ -105,7 +106,7 @@ def main(argv=None) -> None:
     machine = machine_info()
     print_machine(machine)
     test_sets = load_test_sets(args.dataset, args.limit, args.seed)
-    paths = list(dict.fromkeys(test_sets["official_test"].paths + test_sets["clean_test"].paths))
+    paths = every_test_file(test_sets)
     predictors = {}
     for make_predictor in predictor_factories(args):
         predictor = make_predictor()

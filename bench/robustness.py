@@ -25,8 +25,8 @@ from PIL import Image, ImageEnhance
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from bench.common import (  # noqa: E402
-    Stopwatch, add_common_arguments, load_test_sets, machine_info, markdown_table, predictor_factories,
-    print_machine, write_results,
+    Stopwatch, add_common_arguments, load_test_sets, machine_info, machine_line, markdown_table,
+    predictor_factories, print_machine, write_results,
 )
 from brain_tumor.augment_ops import burn_in_text  # noqa: E402
 
@@ -99,7 +99,7 @@ def render(results: dict, machine: dict, n_images: int, args) -> str:
     return "\n".join([
         "# Robustness: clean-test accuracy under perturbations", "",
         f"Command: `python bench/{Path(__file__).name} {' '.join(sys.argv[1:])}`  ",
-        "Machine and time: " + ", ".join(f"{key} {value}" for key, value in machine.items()) + "  ",
+        machine_line(machine) + "  ",
         f"Clean test: {n_images} images" + (f" (seeded subset, --limit {args.limit})" if args.limit else "")
         + f"; perturbation seed {args.seed}. Drop = unperturbed minus perturbed accuracy, in percentage "
         "points (positive = worse). Target for our models: every drop <= 2 points.", "",
