@@ -3,6 +3,7 @@
     python bench/localization.py [--model FOLDER] [--method gradcam@final] [--limit N]
     python bench/localization.py --compare-methods      # every method, one pass per batch
     python bench/localization.py --write-model-json     # also MODEL/localization.json (for the app)
+    python bench/localization.py --split validation --method M   # on the validation split, to choose M
 
 Masks: `../shared/data/brain-tumor-mri-v1-masks` (BRISC 2025 expert masks for 851 of the 906
 official test tumour slices, 224 x 224 like the slices; see its DATASET.md). The maps come through
@@ -18,7 +19,8 @@ the predicted class. Per slice:
 Baselines, scored the same way: `centre`, a Gaussian peaking at the slice centre (sigma a quarter of
 the side); `random`, a Gaussian blob (sigma an eighth of the side) centred at a seeded, uniformly
 random point of the slice. Splits: the official test and the clean test (bench/common.py's `load_test_sets`), per
-class and overall. Writes bench/results/<name>.md/.json, a picture of 16 clean-test slices
+class and overall; or, with `--split validation`, the model's own validation split as its data_recipe.json cut it
+(v1 Training/ slices whose masks the mask loss never saw), where a method can be chosen without the tests. Writes bench/results/<name>.md/.json, a picture of 16 clean-test slices
 (<name>_grid.png), and with --compare-methods localization_methods.md/.json.
 """
 
@@ -33,6 +35,7 @@ from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
+from datasets import Image as DatasetImage
 from PIL import Image
 from scipy.ndimage import distance_transform_edt
 
@@ -44,12 +47,12 @@ from bench.common import (  # noqa: E402
 from brain_tumor import DEFAULT_MODEL  # noqa: E402
 from brain_tumor.inference import Predictor  # noqa: E402
 from brain_tumor.labels import canonical_label  # noqa: E402
+from brain_tumor.recipe import load_splits, read_recipe  # noqa: E402
 from brain_tumor.saliency import DEFAULT_METHOD, SMOOTHINGS, SaliencyMethod, all_methods  # noqa: E402
 
 DEFAULT_MASKS = "../shared/data/brain-tumor-mri-v1-masks"
 TUMOURS = ("glioma", "meningioma", "pituitary")
 MARGIN = 15  # px at 224 px
-SPLITS = ("official_test", "clean_test")
 
 
 def parse_args(argv=None):
@@ -61,13 +64,20 @@ def parse_args(argv=None):
     parser.add_argument("--compare-methods", action="store_true", help="score every method (slower)")
     parser.add_argument("--write-model-json", action="store_true",
                         help="write MODEL/localization.json (clean test, overall) for the app's caption")
+    parser.add_argument("--split", choices=("test", "validation"), default="test",
+                        help="test: the official and clean tests (default); validation: the model's own validation "
+                             "split (from its data_recipe.json; masks never trained on), to choose a method on")
     parser.add_argument("--limit", type=int, default=None, help="seeded, stratified N images per test split")
     parser.add_argument("--seed", type=int, default=0, help="seed of --limit, the random baseline and the grid")
     parser.add_argument("--batch_size", type=int, default=16)
     parser.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's)")
     parser.add_argument("--latency_images", type=int, default=40, help="images timed for the extra latency")
     parser.add_argument("--output_name", default="localization")
-    return parser.parse_args(argv)
+    args = parser.parse_args(argv)
+    if args.split == "validation" and (args.compare_methods or args.write_model_json or args.limit):
+        parser.error("--split validation scores one method on all of it: drop --compare-methods, "
+                     "--write-model-json and --limit")
+    return args
 
 
 # --- scoring --------------------------------------------------------------------------------------
@@ -98,19 +108,32 @@ def score(saliency: np.ndarray | None, mask: np.ndarray, near: np.ndarray) -> di
             "mass": float(saliency[mask].sum() / saliency.sum()), "mass_halfmax": float(shown[mask].sum() / shown.sum())}
 
 
+def split_paths(args) -> dict[str, list[str]]:
+    """{split: image paths}: the two test splits, or the model's validation split cut as training cut it."""
+    if args.split == "test":
+        return {name: tests.paths for name, tests in load_test_sets(args.dataset, args.limit, args.seed).items()}
+    recipe = read_recipe(args.model)
+    if recipe is None:
+        raise SystemExit(f"--split validation needs the model's data_recipe.json; {args.model} has none")
+    validation = load_splits(recipe).validation.cast_column("image", DatasetImage(decode=False))
+    return {"validation": [row["path"] for row in validation["image"]]}
+
+
 def load_cases(args) -> tuple[list[dict], dict[str, list[str]]]:
-    """Tumour test slices that have a mask: path, class, mask, dilated mask; and each split's paths."""
+    """Tumour slices that have a mask: path, class, mask, dilated mask; and each split's paths."""
     masks_root = (REPO_ROOT / args.masks).resolve()
-    if not (masks_root / "Testing").is_dir():
-        raise SystemExit(f"--masks {args.masks!r} ({masks_root}) has no Testing/ folder of masks")
-    tests = load_test_sets(args.dataset, args.limit, args.seed)
+    folder = "Testing" if args.split == "test" else "Training"  # v1's validation rows come from Training/
+    if not (masks_root / folder).is_dir():
+        raise SystemExit(f"--masks {args.masks!r} ({masks_root}) has no {folder}/ folder of masks")
     cases, members = {}, {}
-    for split in SPLITS:
+    for split, paths in split_paths(args).items():
         members[split] = []
-        for path in tests[split].paths:
+        for path in paths:
             path = Path(path)
+            if path.parent.parent.name != folder:  # another collection's slice: no expert mask
+                continue
             label = canonical_label(path.parent.name)
-            mask_path = masks_root / "Testing" / path.parent.name / f"{path.stem}.png"
+            mask_path = masks_root / folder / path.parent.name / f"{path.stem}.png"
             if label not in TUMOURS or not mask_path.is_file():
                 continue
             if str(path) not in cases:
@@ -148,7 +171,7 @@ def main_table(results: dict, mask_share: dict) -> str:
               "centre: pointing", "centre: strict", "centre: mass", "random: pointing", "random: strict",
               "random: mass", "mask area"]
     rows = []
-    for split in SPLITS:
+    for split in results["map"]:
         for group in (*TUMOURS, "overall"):
             cells = [split, group, results["map"][split][group]["n"]]
             for kind in ("map", "centre", "random"):
@@ -171,9 +194,9 @@ def methods_table(by_method: dict, baselines: dict) -> str:
 
 
 def grid_picks(cases, members, seed: int) -> list[dict]:
-    """16 clean-test slices for the picture, seeded: 6 glioma, 5 meningioma, 5 pituitary."""
+    """16 clean-test (or validation) slices for the picture, seeded: 6 glioma, 5 meningioma, 5 pituitary."""
     rng = np.random.default_rng(seed)
-    clean = set(members["clean_test"])
+    clean = set(members.get("clean_test", members.get("validation", [])))
     picks = []
     for label, count in zip(TUMOURS, (6, 5, 5)):
         pool = [c for c in cases if c["label"] == label and c["path"] in clean]
