@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import numpy as np
 
-from .checks import CHECKS_VERSION, fit_feature_distance, fit_image_statistics, fit_uncertainty_thresholds
+from .checks import (CHECKS_VERSION, fit_feature_distance, fit_image_statistics, fit_tumour_threshold,
+                     fit_uncertainty_thresholds)
 from .data import subsample
-from .inference import Predictor
+from .inference import Predictor, tumour_probability
+from .labels import canonical_label
 
 
 def fit_checks(
@@ -34,7 +36,8 @@ def fit_checks(
     Coarse rows count for what an MRI slice looks like (image statistics, the feature distance: a
     collection's slices must not be refused as "not an MRI" because their type is unknown), and
     form their own group of the feature distance's class means; they are left out of the
-    uncertainty thresholds, which need one true class per image to score an answer.
+    uncertainty thresholds, which need one true class per image to score an answer. The tumour threshold
+    reads the validation no-tumour slices only (none for a model without the four classes).
     """
     predictor = Predictor(model, image_processor, checks={})
     train_images, validation_images = list(train_images), list(validation_images)
@@ -55,7 +58,17 @@ def fit_checks(
         "uncertainty": fit_uncertainty_thresholds(validation["probabilities"][fine], y_val[fine],
                                                   target_accuracy=target_accuracy),
         "feature_distance": fit_feature_distance(train["features"], y_train, validation["features"]),
+        "tumour_threshold": _fit_tumour_threshold(predictor.labels, validation["probabilities"], y_val),
     }
+
+
+def _fit_tumour_threshold(labels: list[str], probabilities: np.ndarray, y_val: np.ndarray) -> dict | None:
+    """The 'tumour not ruled out' level, from the validation rows labelled no tumour."""
+    by_row = [tumour_probability(dict(zip(labels, row))) for row in probabilities]
+    if not by_row or by_row[0] is None:
+        return None  # a model with other classes than the four
+    no_tumour = next(i for i, name in enumerate(labels) if canonical_label(name) == "notumor")
+    return fit_tumour_threshold([p for p, y in zip(by_row, y_val) if y == no_tumour])
 
 
 def fit_checks_on_splits(model, image_processor, splits, max_train_images: int = 3000, seed: int = 42) -> dict:

@@ -211,6 +211,8 @@ class Predictor:
         uncertain = checks_lib.uncertainty_reasons(probs, self.labels, self.checks["uncertainty"])
         label = self.labels[index]
         probabilities = {name: float(p) for name, p in zip(self.labels, probs)}
+        uncertain += checks_lib.tumour_threshold_reasons(_is_no_tumour(label), tumour_probability(probabilities),
+                                                         self.checks.get("tumour_threshold"))
         return Prediction(
             probabilities=probabilities,
             label=label,
@@ -241,6 +243,13 @@ TUMOUR_LIKELY = 0.9
 # Split three ways, the tumour types can together outweigh "no tumour" while each alone is below it:
 # then the arg max says no tumour, but a tumour is the likelier answer, and the verdict says so.
 TUMOUR_MORE_LIKELY = 0.5
+
+
+def _is_no_tumour(label: str) -> bool:
+    try:
+        return canonical_label(label) == "notumor"
+    except ValueError:  # a model with other classes
+        return False
 
 
 def tumour_probability(probabilities: dict[str, float] | None) -> float | None:

@@ -13,10 +13,12 @@ from brain_tumor.checks import (
     feature_distance_reasons,
     fit_feature_distance,
     fit_image_statistics,
+    fit_tumour_threshold,
     fit_uncertainty_thresholds,
     image_statistics,
     image_statistics_reasons,
     resolve_checks,
+    tumour_threshold_reasons,
     uncertainty_reasons,
 )
 
@@ -173,3 +175,27 @@ def test_resolve_checks_fills_missing_parts_with_defaults():
     assert custom["uncertainty"]["min_top_probability"] == 0.3
     assert custom["image_statistics"] == DEFAULT_CHECKS["image_statistics"]
     json.dumps(DEFAULT_CHECKS)
+
+
+# --- tumour threshold ----------------------------------------------------------------------------
+
+
+def test_tumour_threshold_is_the_level_95_percent_of_validation_no_tumour_slices_stay_under():
+    normal = np.random.default_rng(0).beta(1, 30, 390)  # P(tumour) of no-tumour slices: mostly near 0
+    fitted = fit_tumour_threshold(normal)
+    assert fitted["validation_specificity"] == 0.95 and fitted["n_validation_no_tumour"] == 390
+    assert np.mean(normal <= fitted["threshold"]) == pytest.approx(0.95, abs=1 / 390)
+    assert fit_tumour_threshold(normal, specificity=0.90)["threshold"] < fitted["threshold"]
+    assert fit_tumour_threshold([]) is None  # no no-tumour slice in validation: nothing to fit
+
+
+def test_only_a_no_tumour_answer_above_the_fitted_level_is_told_a_tumour_is_not_ruled_out():
+    fitted = {"threshold": 0.08, "validation_specificity": 0.95, "n_validation_no_tumour": 390}
+    [reason] = tumour_threshold_reasons(True, 0.2, fitted)
+    assert reason == ("a tumour is not ruled out: the three tumour types together get 20.0%, above the 8.0% that "
+                      "95% of the validation no-tumour slices stay under")
+    assert tumour_threshold_reasons(True, 0.08, fitted) == []  # at the level, not above it
+    assert tumour_threshold_reasons(False, 0.9, fitted) == []  # a tumour answer needs no such warning
+    assert tumour_threshold_reasons(True, 0.2, None) == []  # not fitted: off
+    assert tumour_threshold_reasons(True, None, fitted) == []  # a model with other classes
+    assert DEFAULT_CHECKS["tumour_threshold"] is None and resolve_checks({})["tumour_threshold"] is None

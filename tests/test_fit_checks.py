@@ -44,3 +44,13 @@ def test_coarse_rows_shape_the_mri_checks_but_not_the_uncertainty_thresholds():
     assert fitted["uncertainty"]["n_validation"] == 12
     assert 4 in fitted["feature_distance"]["class_ids"]
     assert fitted["source"] == f"fitted on {len(images)} training and 16 validation images"
+
+
+def test_the_tumour_level_is_fitted_on_the_validation_no_tumour_slices_only():
+    model, processor = build_tiny_model("resnet")
+    images = [Image.open(p) for p in EXAMPLES] * 3
+    labels = [p.name.split("_")[0] for p in EXAMPLES] * 3
+    fitted = fit_checks(model, processor, images, images, labels, train_labels=labels)
+    level = fitted["tumour_threshold"]
+    assert level["n_validation_no_tumour"] == labels.count("notumor") > 0
+    assert 0.0 <= level["threshold"] <= 1.0 and level["validation_specificity"] == 0.95

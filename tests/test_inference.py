@@ -189,6 +189,20 @@ def test_no_tumour_outweighed_by_the_three_tumour_types_together_is_called_more_
     assert verdict_text("notumor", 0.40, ["it is in colour"], [], spread).startswith("This does not look like")
 
 
+def test_predictor_flags_a_no_tumour_answer_above_the_fitted_tumour_level():
+    import torch
+
+    model, processor = build_tiny_model("resnet")
+    with torch.no_grad():  # a model sure of "no tumour", so the answer is known
+        model.classifier[-1].bias[CLASS_NAMES.index("notumor")] += 20.0
+    level = {"threshold": 0.0, "validation_specificity": 0.95, "n_validation_no_tumour": 10}
+    flagged = Predictor(model, processor, checks={"tumour_threshold": level}).predict(EXAMPLES[0], heatmap=False)
+    assert flagged.label == "notumor" and flagged.uncertain
+    assert flagged.uncertain_reasons[-1].startswith("a tumour is not ruled out: the three tumour types together get")
+    calm = Predictor(model, processor, checks={"tumour_threshold": {**level, "threshold": 0.5}})
+    assert not any("not ruled out" in r for r in calm.predict(EXAMPLES[0], heatmap=False).uncertain_reasons)
+
+
 # --- loading errors ---------------------------------------------------------------------------
 
 

@@ -3,7 +3,9 @@
 import numpy as np
 import pytest
 
-from bench.operating_points import fitted_on_validation, held_out_negatives, operating_points
+from bench.operating_points import fitted_on_validation, held_out_negatives, operating_points, thresholds
+from brain_tumor.checks import fit_tumour_threshold
+from brain_tumor.checks.rounding import round6
 
 
 def test_recall_is_read_where_the_negatives_reach_the_asked_specificity():
@@ -52,3 +54,9 @@ def test_thresholds_fitted_on_validation_are_scored_on_held_out_tumours_and_test
     assert report["recall_at_validation_threshold_0.90"] == pytest.approx(0.75)
     assert report["specificity_at_validation_threshold_0.95"] == pytest.approx(0.75)
     assert report["specificity_at_validation_threshold_0.90"] == pytest.approx(0.5)
+
+
+def test_the_served_tumour_threshold_is_the_one_this_script_scores():
+    # The app's "tumour not ruled out" level must be the validation threshold whose recall is reported here.
+    validation = np.random.default_rng(1).beta(1, 30, 390)
+    assert fit_tumour_threshold(validation)["threshold"] == round6(thresholds(validation)[0.95])

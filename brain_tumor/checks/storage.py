@@ -38,6 +38,7 @@ DEFAULT_CHECKS = {
     "image_statistics": {"ranges": DEFAULT_RANGES},
     "uncertainty": DEFAULT_THRESHOLDS,
     "feature_distance": None,
+    "tumour_threshold": None,  # off: only a fitted level means anything
 }
 
 
