@@ -34,6 +34,10 @@ def test_default_model_folder_is_complete_and_small():
     config = AutoConfig.from_pretrained(folder)
     assert [config.id2label[i] for i in range(4)] == list(CLASS_NAMES)
     assert config.brain_tumor_checks["source"].startswith("fitted on")
+    # "A tumour is not ruled out": fitted on the validation split's no-tumour slices (bench/results/selection_rule.md).
+    level = config.brain_tumor_checks["tumour_threshold"]
+    assert level["validation_specificity"] == 0.95 and level["n_validation_no_tumour"] > 100
+    assert 0.0 < level["threshold"] < 0.5
 
 
 @pytest.mark.parametrize("example", EXAMPLES, ids=lambda p: p.name)
