@@ -20,8 +20,9 @@ Baselines, scored the same way: `centre`, a Gaussian peaking at the slice centre
 the side); `random`, a Gaussian blob (sigma an eighth of the side) centred at a seeded, uniformly
 random point of the slice. Splits: the official test and the clean test (bench/common.py's `load_test_sets`), per
 class and overall; or, with `--split validation`, the model's own validation split as its data_recipe.json cut it
-(v1 Training/ slices whose masks the mask loss never saw), where a method can be chosen without the tests. Writes bench/results/<name>.md/.json, a picture of 16 clean-test slices
-(<name>_grid.png), and with --compare-methods localization_methods.md/.json.
+(v1 Training/ slices whose masks the mask loss never saw), where a method can be chosen without the tests.
+Writes bench/results/<name>.md/.json, a picture of 16 clean-test (or validation) slices (<name>_grid.png), and
+with --compare-methods localization_methods.md/.json.
 """
 
 from __future__ import annotations
@@ -196,10 +197,10 @@ def methods_table(by_method: dict, baselines: dict) -> str:
 def grid_picks(cases, members, seed: int) -> list[dict]:
     """16 clean-test (or validation) slices for the picture, seeded: 6 glioma, 5 meningioma, 5 pituitary."""
     rng = np.random.default_rng(seed)
-    clean = set(members.get("clean_test", members.get("validation", [])))
+    pictured = set(members.get("clean_test", members.get("validation", [])))
     picks = []
     for label, count in zip(TUMOURS, (6, 5, 5)):
-        pool = [c for c in cases if c["label"] == label and c["path"] in clean]
+        pool = [c for c in cases if c["label"] == label and c["path"] in pictured]
         picks += [pool[i] for i in sorted(rng.choice(len(pool), min(count, len(pool)), replace=False))]
     return picks
 

@@ -89,7 +89,8 @@ def main() -> None:
     pairs = markdown_table(["pair", "answers that differ", "slices"],
                            [[pair, len(items), "; ".join(items[:12]) + (" ..." if len(items) > 12 else "")]
                             for pair, items in differ.items()])
-    markdown = (f"# Reading paths of `{args.model}` on its {len(files)} held-out tumour slices\n\n{table}\n\n{pairs}\n\n"
+    markdown = (f"# Reading paths of `{args.model}` on its {len(files)} held-out tumour slices\n\n"
+                f"{table}\n\n{pairs}\n\n"
                 f"Command: `python bench/reading_paths.py --model {args.model}`")
     print(markdown)
     write_results(args.output_name or f"reading_paths_{Path(args.model).name}",
