@@ -7,7 +7,8 @@ Splits are cut by `brain_tumor.recipe.load_splits`, exactly as training cuts the
 model never saw. Figures: accuracy (finely labelled images), tumour recall (any tumour class counts
 for a tumour of unknown type) and no-tumour specificity, per collection and per plane (BRISC); and
 the share of each collection's slices (all real MRI) that the app's checks flag as not an MRI or
-as uncertain (the checks fitted beside the model). The JSON also names the no-tumour slices called
+as uncertain (the checks fitted beside the model), and the share of its tumour slices answered "no tumour" with
+neither flag (what a user would read as a confident all-clear). The JSON also names the no-tumour slices called
 tumours (`notumor_called_tumour`), so that they can be looked at, and every slice's label and answer
 (`answers`), so that two models can be compared slice by slice (`bench/paired.py`).
 
@@ -44,16 +45,25 @@ def scores(predictor: Predictor, dataset) -> dict:
     labels, collections, file_names = (np.asarray(raw[column]) for column in ("label", "collection", "file_name"))
     report = evaluate_groups(np.log(np.clip(probabilities, 1e-12, 1)), labels, collections, file_names)
     not_mri, uncertain = (np.array([getattr(p, flag) for p in predictions]) for flag in ("not_mri", "uncertain"))
+    called_normal = np.array([p.label == CLASS_NAMES[NOTUMOR_ID] for p in predictions])
     # Named, not only counted: some slices labelled no tumour show a lesion, and a reader must be able to look.
-    false_alarms = (labels == NOTUMOR_ID) & np.array([p.label != CLASS_NAMES[NOTUMOR_ID] for p in predictions])
+    false_alarms = (labels == NOTUMOR_ID) & ~called_normal
+    silent = silent_misses(labels, called_normal, not_mri, uncertain)
     for name, entry in report.items():
         in_collection = collections == name
         entry["not_mri_rate"] = float(not_mri[in_collection].mean())
         entry["uncertain_rate"] = float(uncertain[in_collection].mean())
+        tumours = int((in_collection & (labels != NOTUMOR_ID)).sum())
+        entry["silent_miss_rate"] = float(silent[in_collection].sum() / tumours) if tumours else None
         entry["notumor_called_tumour"] = sorted(file_names[in_collection & false_alarms].tolist())
         entry["answers"] = answers_by_file(file_names[in_collection], labels[in_collection],
                                            [p.label for p, kept in zip(predictions, in_collection) if kept])
     return report
+
+
+def silent_misses(labels, called_normal, not_mri, uncertain) -> np.ndarray:
+    """The issue's worst failure: a tumour slice answered "no tumour" with neither check raised."""
+    return (np.asarray(labels) != NOTUMOR_ID) & called_normal & ~np.asarray(not_mri) & ~np.asarray(uncertain)
 
 
 def answers_by_file(file_names, labels, answers) -> dict[str, list[str]]:
@@ -100,13 +110,14 @@ def main() -> None:
               "audit": {"collections": splits.audit["collections"], "held_out": splits.audit["held_out"]}}
     lines = [f"Model `{args.model}`, trained on {', '.join(trained_on)}; held out: {', '.join(args.held_out) or '-'}.",
              "", "| collection | split | images | accuracy | tumour recall | no-tumour specificity "
-             "| flagged not MRI | flagged uncertain |", "|---|---|---|---|---|---|---|---|"]
+             "| flagged not MRI | flagged uncertain | tumours called no tumour with no flag |",
+             "|---|---|---|---|---|---|---|---|---|"]
     for key in ("official_test", "clean_test", "held_out_sets"):
         for name, m in report[key].items():
             rows = [(name, m)] + [(f"{name}, {plane}", p) for plane, p in m.get("by_plane", {}).items()]
             for label, entry in rows:
                 cells = [entry.get(k) for k in ("accuracy", "tumour_recall", "notumor_specificity", "not_mri_rate",
-                                                "uncertain_rate")]
+                                                "uncertain_rate", "silent_miss_rate")]
                 lines.append(f"| {label} | {key} | {entry['images']} | "
                              + " | ".join("" if c is None else f"{c:.3f}" for c in cells) + " |")
     text = "\n".join(lines) + "\n"

@@ -7,7 +7,7 @@ import pytest
 from helpers_collections import make_collections
 from scipy.stats import binomtest
 
-from bench.collections_eval import answers_by_file, splits_on_original_files
+from bench.collections_eval import answers_by_file, silent_misses, splits_on_original_files
 from bench.paired import compare, read_answers
 from brain_tumor.labels import ANY_TUMOR_ID, CLASS_NAMES
 from brain_tumor.recipe import load_splits, make_recipe, save_recipe
@@ -72,3 +72,11 @@ def test_collections_eval_cuts_splits_with_the_models_own_seed(tmp_path):
     as_trained = load_splits(make_recipe(collections.training, seed=43))
     as_seed_42 = load_splits(make_recipe(collections.training, seed=42))
     assert br35h_test_files(splits) == br35h_test_files(as_trained) != br35h_test_files(as_seed_42)
+
+
+def test_a_silent_miss_is_a_tumour_called_normal_with_no_flag():
+    labels = np.array([0, 0, 0, 0, 2, 4])  # glioma x4, notumor, "a tumour, type unknown"
+    called_normal = np.array([True, True, True, False, True, True])
+    not_mri = np.array([False, True, False, False, False, False])
+    uncertain = np.array([False, False, True, False, False, False])
+    assert silent_misses(labels, called_normal, not_mri, uncertain).tolist() == [True, False, False, False, False, True]
