@@ -40,14 +40,16 @@ from brain_tumor.transforms import make_eval_transform  # noqa: E402
 PATHS = ("trainer", "pipeline", "predictor", "trainer_on_predictor_decoding")
 
 
-def trainer_answers(model, image_processor, images: list[Image.Image], batch_size: int = 64) -> list[str]:
-    """The arg max the Trainer's evaluation computes, through the eval transform training set."""
+def trainer_answers(model, image_processor, images: list, batch_size: int = 64, decode=None) -> list[str]:
+    """The arg max the Trainer's evaluation computes, through the eval transform training set. With `decode`,
+    `images` are files, decoded a batch at a time (all of them at once would hold every file open)."""
     import torch
 
     transform = make_eval_transform(image_processor)
     answers = []
     for start in range(0, len(images), batch_size):
         chunk = images[start : start + batch_size]
+        chunk = [decode(item) for item in chunk] if decode else chunk
         batch = transform({"image": chunk, "label": [0] * len(chunk)})
         with torch.inference_mode():
             logits = model(pixel_values=torch.stack(batch["pixel_values"])).logits
@@ -60,11 +62,18 @@ def answers_four_ways(folder: str, predictor, files: list[str]) -> dict[str, lis
     model, processor = predictor.model, predictor.image_processor
     pipeline = PipelinePredictor(folder, Path(folder).name)
     return {
-        "trainer": trainer_answers(model, processor, [Image.open(f) for f in files]),
+        "trainer": trainer_answers(model, processor, files, decode=_decoded_as_datasets_does),
         "pipeline": [CLASS_NAMES[i] for i in pipeline.predict(files).argmax(axis=1)],
         "predictor": [p.label for p in predictor.predict_batch(files, batch_size=32)],
-        "trainer_on_predictor_decoding": trainer_answers(model, processor, [load_slice(f).image for f in files]),
+        "trainer_on_predictor_decoding": trainer_answers(model, processor, files, decode=lambda f: load_slice(f).image),
     }
+
+
+def _decoded_as_datasets_does(path: str) -> Image.Image:
+    """`PIL.Image.open`, as the `datasets` Image feature decodes a file, read at once so the file is closed."""
+    with Image.open(path) as image:
+        image.load()
+    return image
 
 
 def disagreements(files: list[str], answers: dict[str, list[str]]) -> dict[str, list[str]]:

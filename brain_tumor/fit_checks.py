@@ -12,8 +12,7 @@ import numpy as np
 from .checks import (CHECKS_VERSION, fit_feature_distance, fit_image_statistics, fit_tumour_threshold,
                      fit_uncertainty_thresholds)
 from .data import subsample
-from .inference import Predictor, tumour_probability
-from .labels import canonical_label
+from .inference import Predictor, is_no_tumour, tumour_probability
 
 
 def fit_checks(
@@ -64,11 +63,10 @@ def fit_checks(
 
 def _fit_tumour_threshold(labels: list[str], probabilities: np.ndarray, y_val: np.ndarray) -> dict | None:
     """The 'tumour not ruled out' level, from the validation rows labelled no tumour."""
-    by_row = [tumour_probability(dict(zip(labels, row))) for row in probabilities]
-    if not by_row or by_row[0] is None:
+    if tumour_probability(dict.fromkeys(labels, 0.0)) is None:
         return None  # a model with other classes than the four
-    no_tumour = next(i for i, name in enumerate(labels) if canonical_label(name) == "notumor")
-    return fit_tumour_threshold([p for p, y in zip(by_row, y_val) if y == no_tumour])
+    return fit_tumour_threshold([tumour_probability(dict(zip(labels, row))) for row, y in zip(probabilities, y_val)
+                                 if y < len(labels) and is_no_tumour(labels[y])])
 
 
 def fit_checks_on_splits(model, image_processor, splits, max_train_images: int = 3000, seed: int = 42) -> dict:

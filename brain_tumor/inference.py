@@ -211,7 +211,7 @@ class Predictor:
         uncertain = checks_lib.uncertainty_reasons(probs, self.labels, self.checks["uncertainty"])
         label = self.labels[index]
         probabilities = {name: float(p) for name, p in zip(self.labels, probs)}
-        uncertain += checks_lib.tumour_threshold_reasons(_is_no_tumour(label), tumour_probability(probabilities),
+        uncertain += checks_lib.tumour_threshold_reasons(is_no_tumour(label), tumour_probability(probabilities),
                                                          self.checks.get("tumour_threshold"))
         return Prediction(
             probabilities=probabilities,
@@ -245,7 +245,8 @@ TUMOUR_LIKELY = 0.9
 TUMOUR_MORE_LIKELY = 0.5
 
 
-def _is_no_tumour(label: str) -> bool:
+def is_no_tumour(label: str) -> bool:
+    """Whether a model's label means no tumour (False for a model with other classes)."""
     try:
         return canonical_label(label) == "notumor"
     except ValueError:  # a model with other classes
