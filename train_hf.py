@@ -41,7 +41,7 @@ from brain_tumor.modeling import (PRESETS, build_from_checkpoint, build_from_con
                                   shift_class_logit)
 from brain_tumor.recipe import collection_name, load_splits, make_recipe, save_recipe
 from brain_tumor.splits import HELD_OUT_TWINS
-from brain_tumor.training import BrainTumorTrainer, frozen_backbone
+from brain_tumor.training import BrainTumorTrainer, WeightAveraging, frozen_backbone
 from brain_tumor.transforms import collate, make_eval_transform, make_train_transform
 from brain_tumor.transplant import LesionBank, label_shift_offset
 
@@ -199,10 +199,17 @@ class BrainTumorTrainingArguments(TrainingArguments):
         "help": "Epochs that train only the classifier head, the pretrained backbone frozen, before "
                 "--num_train_epochs of training every layer (LP-FT); 0 turns it off."})
 
+    weight_average_from: float | None = field(default=None, metadata={
+        "help": "Share of the optimizer steps after which the weights (and batch-norm statistics) are averaged after "
+                "every step; the average, not the best checkpoint, is served (dense SWA, as SWAD). E.g. 0.5: the "
+                "second half of training. Default: off."})
+
     def __post_init__(self):
         super().__post_init__()
         if self.linear_probe_epochs < 0:
             raise ValueError(f"--linear_probe_epochs must be 0 or more, got {self.linear_probe_epochs}.")
+        if self.weight_average_from is not None and not 0 <= self.weight_average_from < 1:
+            raise ValueError(f"--weight_average_from must be a share from 0 to below 1, got {self.weight_average_from}.")
 
 
 def parse_args(argv=None):
@@ -271,11 +278,20 @@ def main(argv=None) -> dict:
     # Train, keeping the checkpoint with the best validation score.
     callbacks = ([EarlyStoppingCallback(data_args.early_stopping_patience)]
                  if data_args.early_stopping_patience else [])
+    averaging = (WeightAveraging(training_args.weight_average_from)
+                 if training_args.weight_average_from is not None else None)
+    callbacks += [averaging] if averaging else []
     trainer = BrainTumorTrainer(model=model, args=training_args, train_dataset=train,
                                 eval_dataset=evaluation_sets["validation"], data_collator=collate,
                                 compute_metrics=compute_metrics, callbacks=callbacks,
                                 mask_loss_weight=training_args.mask_loss_weight)
     train_result = trainer.train(resume_from_checkpoint=training_args.resume_from_checkpoint)
+    averaged = {}
+    if averaging:  # the average replaces the best checkpoint; its validation scores are kept beside the best's
+        averaged = {"weights_averaged_over_steps": averaging.apply_to(trainer.model),
+                    "validation_best_checkpoint": {"metric": trainer.state.best_metric,
+                                                   "step": trainer.state.best_global_step},
+                    "validation_averaged": trainer.evaluate(metric_key_prefix="averaged")}
 
     # Undo the transplant's label shift before calibrating, so the temperature is fitted to the answers served.
     prior_offset = None
@@ -295,6 +311,7 @@ def main(argv=None) -> dict:
         "train_images": len(train),
         "transplant_prior_offset": prior_offset,
         "temperature": temperature,
+        **averaged,
         "validation_ece_before": expected_calibration_error(softmax(validation_logits, 1), validation_labels),
         "validation_ece_after": expected_calibration_error(softmax(validation_logits / temperature, 1),
                                                            validation_labels),

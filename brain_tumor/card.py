@@ -196,4 +196,8 @@ def describe_training(training_args, augmentation_text: str) -> str:
     probe = (f" Before that, {training_args.linear_probe_epochs:g} epochs trained the classifier head alone, the "
              "pretrained backbone frozen (a linear probe, then fine-tuning: LP-FT)."
              if getattr(training_args, "linear_probe_epochs", 0) else "")
-    return augmentation_text + mask + probe + f"\n\nSettings: {settings}."
+    start = getattr(training_args, "weight_average_from", None)
+    averaging = (f" The served weights are the average of those after every optimizer step from {start:.0%} of "
+                 "training on (batch-norm statistics averaged with them; dense stochastic weight averaging), not the "
+                 "best checkpoint." if start is not None else "")
+    return augmentation_text + mask + probe + averaging + f"\n\nSettings: {settings}."

@@ -113,6 +113,7 @@ def test_unknown_preset_is_a_clear_error(tmp_path, kaggle_folder):
 
 @pytest.mark.parametrize("flag, value, message", [
     ("--linear_probe_epochs", "-1", "--linear_probe_epochs must be 0 or more"),
+    ("--weight_average_from", "1", "--weight_average_from must be a share from 0 to below 1"),
     ("--transplant_t2_share", "0.5", "--transplant_t2_share must be a share from 0 to 1 and needs --lesion"),
     ("--transplant_t2_grow", "2", "--transplant_t2_grow must be 1 or more and, above 1, needs"),
     ("--transplant_t2_core_floor", "0.3", "--transplant_t2_core_floor must be above 0 and at most 1 and, below 1"),
@@ -188,3 +189,13 @@ def test_linear_probe_epochs_train_the_head_first_and_the_card_says_so(kaggle_fo
     assert results["temperature"] > 0 and (output_dir / "model.safetensors").exists()
     assert not (output_dir / "linear_probe").exists()  # the probe's Trainer writes into a scratch folder
     assert "trained the classifier head alone" in (output_dir / "README.md").read_text()
+
+
+def test_weight_average_from_serves_the_average_and_the_card_says_so(kaggle_folder, tmp_path):
+    output_dir = tmp_path / "model"
+    run = [*TINY_RUN, "--weight_average_from", "0.5"]
+    results = train_hf.main(["--dataset_name", str(kaggle_folder), "--output_dir", str(output_dir), *run])
+    assert results["weights_averaged_over_steps"] == 3  # steps 4 to 6 of TINY_RUN's 6
+    assert "averaged_balanced_score" in results["validation_averaged"]
+    assert results["validation_best_checkpoint"]["step"] in (3, 6)
+    assert "average of those after every optimizer step from 50% of training" in (output_dir / "README.md").read_text()

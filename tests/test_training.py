@@ -6,12 +6,13 @@ import pytest
 import torch
 import torch.nn.functional as F
 from helpers_models import IMAGE_SIZE, build_tiny_model
-from transformers import TrainingArguments
+from transformers import TrainerCallback, TrainingArguments
 
 from brain_tumor.labels import ANY_TUMOR, CLASS_NAMES, DATASET_LABELS
 from brain_tumor.saliency import cam
 from brain_tumor.training import (
     BrainTumorTrainer,
+    WeightAveraging,
     frozen_backbone,
     class_activation_maps,
     localized_class,
@@ -222,3 +223,50 @@ def test_frozen_backbone_trains_the_head_alone_and_hands_every_layer_back(tmp_pa
     assert moved - head <= {name for name in before if name.endswith("num_batches_tracked")}
     assert all(weight.requires_grad for weight in model.parameters())
     assert norms and [norm.momentum for norm in norms] == momenta
+
+
+class _Snapshots(TrainerCallback):
+    """The model's weights and batch-norm statistics after every optimizer step."""
+
+    def __init__(self):
+        self.states = []
+
+    def on_step_end(self, args, state, control, model=None, **kwargs):
+        self.states.append({name: tensor.clone() for name, tensor in model.state_dict().items()})
+
+
+def test_weight_averaging_serves_the_mean_of_the_later_steps_and_leaves_training_alone(tmp_path):
+    model, _ = build_tiny_model("mobilenet_v2")  # batch norm: its running statistics are averaged too
+    initial = {name: tensor.clone() for name, tensor in model.state_dict().items()}
+    pixels = _pixels(16) * 3 + 1
+    rows = [{"pixel_values": pixels[i], "labels": i % len(CLASS_NAMES)} for i in range(16)]
+    args = TrainingArguments(output_dir=str(tmp_path), report_to=[], use_cpu=True, max_steps=4, seed=0,
+                             per_device_train_batch_size=4, learning_rate=0.05, save_strategy="no")
+
+    def train(*callbacks):
+        model.load_state_dict(initial)
+        snapshots = _Snapshots()
+        BrainTumorTrainer(model=model, args=args, train_dataset=_ListDataset(rows), data_collator=_collate,
+                          callbacks=[*callbacks, snapshots]).train()
+        return snapshots.states
+
+    plain = train()
+    averaging = WeightAveraging(0.5)
+    states = train(averaging)
+    # The optimizer never sees the average: the same steps as without it.
+    assert all(torch.equal(a[name], b[name]) for a, b in zip(plain, states) for name in a)
+    assert averaging.apply_to(model) == 2  # steps 3 and 4 of 4
+    served = model.state_dict()
+    floats = [name for name, tensor in served.items() if tensor.is_floating_point()]
+    assert any("running_mean" in name for name in floats)
+    for name in floats:
+        torch.testing.assert_close(served[name], (states[2][name] + states[3][name]) / 2)
+    assert not torch.equal(served[floats[0]], states[3][floats[0]])
+
+
+def test_weight_averaging_that_never_started_is_a_clear_error():
+    model, _ = build_tiny_model("mobilenet_v2")
+    with pytest.raises(ValueError, match="from 0 to below 1, got 1"):
+        WeightAveraging(1)
+    with pytest.raises(RuntimeError, match="No step was averaged"):
+        WeightAveraging(0.5).apply_to(model)
