@@ -225,6 +225,17 @@ def predict_logits(trainer: Trainer, dataset):
     return np.asarray(output.predictions), np.asarray(output.label_ids)
 
 
+def calibrate(trainer: Trainer, validation) -> tuple[float, np.ndarray, np.ndarray]:
+    """Fit the temperature on the validation split's finely labelled images and fold it into the model's head.
+    Returns it with the logits (before folding) and labels it was fitted on."""
+    logits, labels = predict_logits(trainer, validation)
+    fine = labels < len(CLASS_NAMES)
+    logits, labels = logits[fine], labels[fine]
+    temperature = fit_temperature(logits, labels)
+    fold_temperature(trainer.model, temperature)
+    return temperature, logits, labels
+
+
 def train_head_first(model, training_args: BrainTumorTrainingArguments, train) -> None:
     """The linear probe of LP-FT: the head alone, for its own epochs and learning-rate schedule, nothing evaluated
     or saved; the full training that follows starts from its head."""
@@ -300,12 +311,7 @@ def main(argv=None) -> dict:
         prior_offset = label_shift_offset(notumor, len(train_labels) - notumor, data_args.lesion_transplant)
         shift_class_logit(trainer.model, NOTUMOR_ID, prior_offset)
 
-    # Calibrate on validation (finely labelled images) and fold the temperature into the head.
-    validation_logits, validation_labels = predict_logits(trainer, evaluation_sets["validation"])
-    fine = validation_labels < len(CLASS_NAMES)
-    validation_logits, validation_labels = validation_logits[fine], validation_labels[fine]
-    temperature = fit_temperature(validation_logits, validation_labels)
-    fold_temperature(trainer.model, temperature)
+    temperature, validation_logits, validation_labels = calibrate(trainer, evaluation_sets["validation"])
     results = {
         "train_runtime_s": train_result.metrics.get("train_runtime"),
         "train_images": len(train),

@@ -191,11 +191,46 @@ def test_linear_probe_epochs_train_the_head_first_and_the_card_says_so(kaggle_fo
     assert "trained the classifier head alone" in (output_dir / "README.md").read_text()
 
 
-def test_weight_average_from_serves_the_average_and_the_card_says_so(kaggle_folder, tmp_path):
-    output_dir = tmp_path / "model"
+@pytest.fixture(scope="module")
+def averaged_run(kaggle_folder, tmp_path_factory):
+    output_dir = tmp_path_factory.mktemp("averaged") / "model"
     run = [*TINY_RUN, "--weight_average_from", "0.5"]
     results = train_hf.main(["--dataset_name", str(kaggle_folder), "--output_dir", str(output_dir), *run])
+    return output_dir, results
+
+
+def test_weight_average_from_serves_the_average_and_the_card_says_so(averaged_run):
+    output_dir, results = averaged_run
     assert results["weights_averaged_over_steps"] == 3  # steps 4 to 6 of TINY_RUN's 6
     assert "averaged_balanced_score" in results["validation_averaged"]
     assert results["validation_best_checkpoint"]["step"] in (3, 6)
     assert "average of those after every optimizer step from 50% of training" in (output_dir / "README.md").read_text()
+
+
+def test_finalize_checkpoint_gives_a_checkpoint_the_runs_correction_and_a_fitted_temperature(averaged_run, tmp_path):
+    import torch
+    from transformers import AutoModelForImageClassification
+
+    from bench.finalize_checkpoint import main as finalize
+    from brain_tumor.labels import NOTUMOR_ID
+
+    output_dir, _ = averaged_run
+    run = tmp_path / "run"  # a copy whose recorded correction is not zero, so the shift is seen
+    run.mkdir()
+    for name in ("data_recipe.json", "preprocessor_config.json"):
+        (run / name).write_bytes((output_dir / name).read_bytes())
+    (run / "all_results.json").write_text(json.dumps({"transplant_prior_offset": 0.7}))
+    checkpoint = output_dir / "checkpoint-3"
+    summary = finalize(["--run", str(run), "--checkpoint", str(checkpoint), "--output_dir", str(tmp_path / "out")])
+
+    pixels = torch.randn(2, 3, 32, 32, generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        raw = AutoModelForImageClassification.from_pretrained(checkpoint).eval()(pixel_values=pixels).logits
+        served = AutoModelForImageClassification.from_pretrained(tmp_path / "out").eval()(pixel_values=pixels).logits
+    raw[:, NOTUMOR_ID] += 0.7
+    assert summary["temperature"] > 0
+    torch.testing.assert_close(served, raw / summary["temperature"])
+    assert json.loads((tmp_path / "out" / "all_results.json").read_text())["temperature"] == summary["temperature"]
+    make_slice("glioma", np.random.default_rng(0), 64).save(tmp_path / "slice.png")
+    answer = pipeline("image-classification", model=str(tmp_path / "out"))(str(tmp_path / "slice.png"), top_k=4)
+    assert sorted(item["label"] for item in answer) == sorted(CLASS_NAMES)
