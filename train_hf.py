@@ -198,7 +198,6 @@ class BrainTumorTrainingArguments(TrainingArguments):
     linear_probe_epochs: float = field(default=0.0, metadata={
         "help": "Epochs that train only the classifier head, the pretrained backbone frozen, before "
                 "--num_train_epochs of training every layer (LP-FT); 0 turns it off."})
-
     weight_average_from: float | None = field(default=None, metadata={
         "help": "Share of the optimizer steps after which the weights (and batch-norm statistics) are averaged after "
                 "every step; the average, not the best checkpoint, is served (dense SWA, as SWAD). E.g. 0.5: the "
@@ -286,7 +285,7 @@ def main(argv=None) -> dict:
     if training_args.linear_probe_epochs:
         train_head_first(model, training_args, train)
 
-    # Train, keeping the checkpoint with the best validation score.
+    # Train, keeping the checkpoint with the best validation score (or, with --weight_average_from, the average).
     callbacks = ([EarlyStoppingCallback(data_args.early_stopping_patience)]
                  if data_args.early_stopping_patience else [])
     averaging = (WeightAveraging(training_args.weight_average_from)
