@@ -39,7 +39,7 @@ from brain_tumor.labels import CLASS_NAMES, NOTUMOR_ID
 from brain_tumor.metrics import classification_metrics, expected_calibration_error, save_confusion_matrix
 from brain_tumor.modeling import (PRESETS, build_from_checkpoint, build_from_config, fold_temperature,
                                   shift_class_logit)
-from brain_tumor.recipe import collection_name, load_splits, make_recipe, save_recipe
+from brain_tumor.recipe import collection_name, load_splits, make_recipe, read_file_list, save_recipe
 from brain_tumor.splits import HELD_OUT_TWINS
 from brain_tumor.training import BrainTumorTrainer, WeightAveraging, frozen_backbone
 from brain_tumor.transforms import collate, make_eval_transform, make_train_transform
@@ -130,6 +130,10 @@ class DataTrainingArguments:
                 "published one (Br35H). Default: --seed. Fix it to compare training seeds on the same test slices."})
     near_duplicate_threshold: float = field(default=0.99, metadata={
         "help": "Cosine similarity of 32x32 thumbnails at or above which two images count as twins."})
+    exclude_files: str | None = field(default=None, metadata={
+        "help": "A text file of image file names (one per line, '#' starts a comment) to leave out of training and "
+                "validation, whatever their folder: labels an audit doubts (bench/label_audit.py). The tests keep "
+                "them. The names are saved in data_recipe.json and counted in the card."})
     max_train_samples: int | None = field(default=None, metadata={"help": "Truncate training (quick runs)."})
     max_eval_samples: int | None = field(default=None, metadata={
         "help": "Truncate validation and each test split (quick runs; figures are then not comparable)."})
@@ -168,7 +172,8 @@ class DataTrainingArguments:
         seed = training_seed if self.split_seed is None else self.split_seed
         return make_recipe(self.dataset_name, held_out=self.held_out_dataset, masks=self.masks_name_or_path,
                            held_out_twins=self.held_out_twins, seed=seed, validation_fraction=self.validation_fraction,
-                           flat_test_fraction=self.flat_test_fraction, near_threshold=self.near_duplicate_threshold)
+                           flat_test_fraction=self.flat_test_fraction, near_threshold=self.near_duplicate_threshold,
+                           excluded_files=read_file_list(self.exclude_files) if self.exclude_files else [])
 
 
 def _flatten(names: list[str] | None) -> list[str]:

@@ -38,6 +38,7 @@ from sklearn.metrics import roc_auc_score
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from brain_tumor.duplicates import fingerprint_dataset, twin_groups  # noqa: E402
 from brain_tumor.inference import TUMOUR_MORE_LIKELY, Predictor  # noqa: E402
 from brain_tumor.labels import NOTUMOR_ID  # noqa: E402
 from brain_tumor.recipe import load_splits, read_recipe  # noqa: E402
@@ -94,6 +95,27 @@ def fitted_on_validation(positives: np.ndarray, negatives: np.ndarray, validatio
     return report
 
 
+def per_distinct_image(hits: np.ndarray, groups: np.ndarray) -> float:
+    """The mean over distinct images of each one's share of hits among its copies: a slice saved forty times
+    counts once, not forty times."""
+    if not len(hits):
+        return float("nan")
+    counts = np.bincount(groups)
+    shares = np.bincount(groups, weights=hits.astype(float))[counts > 0] / counts[counts > 0]
+    return float(shares.mean())
+
+
+def distinct_images(positives: np.ndarray, found: np.ndarray, groups: np.ndarray,
+                    validation_negatives: np.ndarray) -> dict:
+    """Held-out recall with each distinct image (its twins merged, `duplicates.twin_groups`) counted once."""
+    report = {"distinct_positives": int(len(set(groups.tolist()))),
+              "recall_argmax_distinct": per_distinct_image(found, groups)}
+    for specificity, threshold in thresholds(validation_negatives).items():
+        report[f"recall_at_validation_threshold_{specificity:.2f}_distinct"] = per_distinct_image(
+            positives > threshold, groups)
+    return report
+
+
 def held_out_negatives(positives: np.ndarray, negatives: np.ndarray, held_negatives: np.ndarray,
                        held_false_alarms: np.ndarray, validation_negatives: np.ndarray | None = None) -> dict:
     """The held-out collection's own no-tumour slices, at the thresholds set on the official tests' ones (and on
@@ -131,6 +153,8 @@ def score_model(folder: str) -> dict:
               "negatives_from": sorted(set(official["collection"]))}
     validation_negatives = predict(predictor, slices_where(splits.validation, tumour=False))[0]
     report.update(fitted_on_validation(positives, negatives, validation_negatives))
+    report.update(distinct_images(positives, found, twin_groups(fingerprint_dataset(held.with_format(None))),
+                                  validation_negatives))
     held_normal = slices_where(splits.held_out, tumour=False)
     if len(held_normal):
         report.update(held_out_negatives(positives, negatives, *predict(predictor, held_normal), validation_negatives))
@@ -162,6 +186,13 @@ def render(reports: dict[str, dict]) -> str:
                                                "official specificity")], reports,
                    [f"{key}_{s}" for s in per_s for key in ("validation_threshold", "recall_at_validation_threshold",
                                                             "specificity_at_validation_threshold")])
+    lines += ["", f"Distinct held-out images: a collection may hold one slice many times (re-saved with other "
+                  f"contrast, sharpening or a flip). Joined by chains of twins (`duplicates.twin_groups`), the "
+                  f"{first['positives']} held-out tumour slices are {first['distinct_positives']} distinct images; "
+                  "each recall below counts every distinct image once (the share of its copies found).", ""]
+    lines += table(["recall (arg max), per distinct image", *(f"held-out recall at the validation-{s} threshold, "
+                                                             "per distinct image" for s in per_s)], reports,
+                   ["recall_argmax_distinct", *(f"recall_at_validation_threshold_{s}_distinct" for s in per_s)])
     with_normals = {folder: r for folder, r in reports.items() if "held_out_negatives" in r}
     if with_normals:
         lines += ["", f"The held-out collection's own no-tumour slices "

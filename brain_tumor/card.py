@@ -49,7 +49,10 @@ class-stratified {{ (100 * audit.validation_fraction) | round | int }} % of the 
 {{ audit.train_removed_as_twins_of_validation }} training images that were near-duplicates of a validation image were
 removed from training so that validation (early stopping, calibration) is not fooled.
 Twins were found by {{ audit.method }}, threshold {{ audit.near_threshold }}.
-
+{% if audit.excluded_files %}{{ audit.excluded_files.train }} training and {{ audit.excluded_files.validation }} validation
+images were left out by name (`--exclude_files`, {{ audit.excluded_files.listed }} names listed: labels an audit
+doubts); the tests keep every listed image.
+{% endif %}
 | split | {% for c in split_classes %}{{ c }} | {% endfor %}total |
 |---|{% for c in split_classes %}---|{% endfor %}---|
 {% for name, counts in audit.split_sizes.items() %}| {{ name }} | {% for c in split_classes %}{{ counts.get(c, 0) }} | {% endfor %}{{ counts.values() | sum }} |

@@ -27,6 +27,8 @@ from dataclasses import dataclass
 import numpy as np
 from datasets import Dataset
 from PIL import Image
+from scipy.sparse import coo_matrix
+from scipy.sparse.csgraph import connected_components
 
 FINGERPRINT_SIZE = 32
 DEFAULT_NEAR_THRESHOLD = 0.99
@@ -96,3 +98,24 @@ def find_twins(query: Fingerprints, reference: Fingerprints, threshold: float = 
             reference_twins |= (similarities >= threshold).any(axis=0)
     near = exact | (best >= threshold)
     return TwinReport(exact=exact, near=near, best_similarity=best, reference_twins=reference_twins)
+
+
+def twin_groups(prints: Fingerprints, threshold: float = DEFAULT_NEAR_THRESHOLD, chunk: int = 1024) -> np.ndarray:
+    """A group number per image: images joined by a chain of twins (exact, or near with the mirror image
+    included, as `find_twins` defines them) share one. A collection that saved one slice many times (Br35H
+    re-saves slices with other contrast, sharpening or a flip) has fewer distinct images than files."""
+    n = len(prints.hashes)
+    rows, cols = [], []
+    first_with_hash: dict[str, int] = {}
+    for index, digest in enumerate(prints.hashes):  # exact twins: each joined to the first with its hash
+        rows.append(first_with_hash.setdefault(digest, index))
+        cols.append(index)
+    for start in range(0, n, chunk):
+        vectors = prints.vectors[start:start + chunk]
+        similarities = np.maximum(vectors @ prints.vectors.T, mirror_vectors(vectors) @ prints.vectors.T)
+        near_rows, near_cols = np.nonzero(similarities >= threshold)
+        rows += list(near_rows + start)
+        cols += list(near_cols)
+    graph = coo_matrix((np.ones(len(rows), dtype=bool), (rows, cols)), shape=(n, n))
+    return connected_components(graph, directed=False)[1]
+

@@ -2,7 +2,7 @@ import numpy as np
 from helpers_datasets import image_dataset, reencode
 from PIL import ImageEnhance, ImageOps
 
-from brain_tumor.duplicates import fingerprint_dataset, find_twins
+from brain_tumor.duplicates import fingerprint_dataset, find_twins, twin_groups
 from synthetic import make_slice
 
 
@@ -33,3 +33,16 @@ def test_a_mirror_image_copy_is_a_near_twin_unless_mirrors_are_switched_off():
     assert with_mirror.reference_twins[0] and with_mirror.reference_twins.sum() == 1
     # The synthetic slice is not left-right symmetric: without the mirror, the flipped copy is no twin.
     assert find_twins(query, prints, mirror=False).near.tolist() == [False, False]
+
+
+def test_twin_groups_join_copies_by_chains_of_twins_and_leave_distinct_images_alone():
+    rng = np.random.default_rng(2)
+    a, b, c = (make_slice(label, rng, 96) for label in ("glioma", "meningioma", "pituitary"))
+    # a: stored twice exactly, once re-saved brighter, once mirrored; b: once; c: once, then a resampled copy.
+    images = [a, b, a.copy(), ImageEnhance.Brightness(reencode(a, 70)).enhance(1.1), c,
+              ImageOps.mirror(reencode(a, 80)), c.resize((120, 120)).resize((96, 96))]
+    groups = twin_groups(fingerprint_dataset(image_dataset(images)))
+    assert len(set(groups)) == 3
+    assert len({groups[i] for i in (0, 2, 3, 5)}) == 1 and groups[4] == groups[6]
+    assert len({groups[0], groups[1], groups[4]}) == 3
+    assert twin_groups(fingerprint_dataset(image_dataset([]))).tolist() == []

@@ -3,7 +3,14 @@
 import numpy as np
 import pytest
 
-from bench.operating_points import fitted_on_validation, held_out_negatives, operating_points, thresholds
+from bench.operating_points import (
+    distinct_images,
+    fitted_on_validation,
+    held_out_negatives,
+    operating_points,
+    per_distinct_image,
+    thresholds,
+)
 from brain_tumor.checks import fit_tumour_threshold
 from brain_tumor.checks.rounding import round6
 
@@ -60,3 +67,26 @@ def test_the_served_tumour_threshold_is_the_one_this_script_scores():
     # The app's "tumour not ruled out" level must be the validation threshold whose recall is reported here.
     validation = np.random.default_rng(1).beta(1, 30, 390)
     assert fit_tumour_threshold(validation)["threshold"] == round6(thresholds(validation)[0.95])
+
+
+def test_recall_per_distinct_image_counts_a_slice_saved_many_times_once():
+    # Image 0 saved four times and found once; images 1 and 2 once each, found and missed.
+    hits = np.array([True, False, False, False, True, False])
+    groups = np.array([0, 0, 0, 0, 1, 2])
+    assert per_distinct_image(hits, groups) == pytest.approx((0.25 + 1 + 0) / 3)
+    assert per_distinct_image(hits, np.arange(6)) == pytest.approx(hits.mean())  # no twins: the slice recall
+    assert np.isnan(per_distinct_image(np.array([], bool), np.array([], int)))
+    # Group numbers need not be consecutive.
+    assert per_distinct_image(np.array([True, False]), np.array([0, 5])) == pytest.approx(0.5)
+
+
+def test_distinct_images_scores_the_answer_and_the_validation_thresholds_per_image():
+    positives = np.array([0.9, 0.9, 0.9, 0.2, 0.02])
+    found = positives > 0.5
+    groups = np.array([0, 0, 0, 1, 2])
+    validation_negatives = np.linspace(0, 0.1, 101)  # thresholds 0.095 (specificity 0.95) and 0.09 (0.90)
+    report = distinct_images(positives, found, groups, validation_negatives)
+    assert report["distinct_positives"] == 3
+    assert report["recall_argmax_distinct"] == pytest.approx(1 / 3)
+    assert report["recall_at_validation_threshold_0.95_distinct"] == pytest.approx(2 / 3)
+    assert report["recall_at_validation_threshold_0.90_distinct"] == pytest.approx(2 / 3)

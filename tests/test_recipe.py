@@ -1,6 +1,7 @@
 """brain_tumor.recipe: the data recipe saved beside a model, and the splits it reproduces."""
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -90,3 +91,32 @@ def test_the_same_recipe_gives_the_same_splits(folders):
     own_split = load_brain_mri(str(folders.br35h), seed=11, flat_test_fraction=0.3)["test"]["file_name"]
     assert len(own_split) == 8  # 30 % of 25 files, rounded up
     assert br35h_test == [name for name in own_split if name not in PLANTED["br35h"]]
+
+
+def test_excluded_files_leave_training_and_validation_only_and_are_counted(folders):
+    recipe = make_recipe(folders.training, seed=11)
+    full = load_splits(recipe)
+    # One file name from each of training and validation, one from the official test, one that is nowhere.
+    from_train, from_validation = Path(full.train["file_name"][0]).name, Path(full.validation["file_name"][-1]).name
+    from_test = Path(full.official_test["file_name"][0]).name
+    listed = [from_train, from_validation, from_test, "not-in-any-collection.jpg"]
+    cleaned = load_splits(make_recipe(folders.training, seed=11, excluded_files=listed))
+
+    def names(split):
+        return [Path(name).name for name in split["file_name"]]
+
+    for split_name in ("train", "validation"):
+        before, after = names(getattr(full, split_name)), names(getattr(cleaned, split_name))
+        assert after == [name for name in before if name not in listed]  # the rest kept, in order
+        assert len(after) < len(before)
+        assert sum(cleaned.audit["split_sizes"][split_name].values()) == len(after)
+        per_collection = [entry["split_sizes"][split_name] for entry in cleaned.audit["collections"].values()]
+        assert sum(sum(counts.values()) for counts in per_collection) == len(after)
+    # The tests are the benchmark's, slice for slice: a listed test file stays.
+    for split_name in ("official_test", "clean_test"):
+        assert getattr(cleaned, split_name)["file_name"] == getattr(full, split_name)["file_name"]
+    assert from_test in names(cleaned.official_test)
+    assert cleaned.audit["excluded_files"] == {
+        "listed": 4, "train": len(full.train) - len(cleaned.train),
+        "validation": len(full.validation) - len(cleaned.validation)}
+    assert "excluded_files" not in full.audit

@@ -191,6 +191,19 @@ def test_linear_probe_epochs_train_the_head_first_and_the_card_says_so(kaggle_fo
     assert "trained the classifier head alone" in (output_dir / "README.md").read_text()
 
 
+def test_exclude_files_leave_training_and_the_recipe_and_card_say_so(kaggle_folder, tmp_path):
+    notumor = sorted(path.name for path in (kaggle_folder / "Training" / "notumor").iterdir())
+    listed = tmp_path / "doubted.txt"
+    listed.write_text(f"# doubted by an audit\n{notumor[0]}\n\n{notumor[1]}  # a comment after a name\n")
+    output_dir = tmp_path / "model"
+    train_hf.main(["--dataset_name", str(kaggle_folder), "--exclude_files", str(listed), "--output_dir",
+                   str(output_dir), *TINY_RUN])
+    recipe = json.loads((output_dir / "data_recipe.json").read_text())
+    assert recipe["excluded_files"] == notumor[:2]
+    card = (output_dir / "README.md").read_text()
+    assert "images were left out by name (`--exclude_files`, 2 names listed" in card
+
+
 @pytest.fixture(scope="module")
 def averaged_run(kaggle_folder, tmp_path_factory):
     output_dir = tmp_path_factory.mktemp("averaged") / "model"
