@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import sys
 from pathlib import Path
 
@@ -45,6 +46,16 @@ def read_answers(path: str, split: str, collection: str) -> dict[str, list[str]]
     if "answers" not in entry:
         raise SystemExit(f"{path}: no per-slice answers; re-run bench/collections_eval.py to write them")
     return entry["answers"]
+
+
+def listed_names(path: str) -> set[str]:
+    """The image file names a text file mentions, by base name: a plain list, `doubted_notumor_labels.txt`, or
+    the `.md` that `bench/find_copies.py` writes."""
+    return {Path(name).name for name in re.findall(r"[^\s]+\.(?:jpe?g|png|bmp|tiff?)\b", Path(path).read_text(), re.I)}
+
+
+def restricted(answers: dict[str, list[str]], names: set[str]) -> dict[str, list[str]]:
+    return {name: answer for name, answer in answers.items() if Path(name).name in names}
 
 
 def compare(answers_a: dict[str, list[str]], answers_b: dict[str, list[str]]) -> dict:
@@ -74,16 +85,23 @@ def main() -> None:
     parser.add_argument("model_b", help="collections_eval JSON of the second model")
     parser.add_argument("--split", default="clean_test", choices=SPLITS)
     parser.add_argument("--collection", default="brain-tumor-mri-v1")
+    parser.add_argument("--only", default=None,
+                        help="a text file naming slices (a list, or bench/find_copies.py's .md): compare on those only")
     parser.add_argument("--output_name", default=None, help="file name stem under bench/results/")
     args = parser.parse_args()
 
-    report = compare(read_answers(args.model_a, args.split, args.collection),
-                     read_answers(args.model_b, args.split, args.collection))
-    report.update(model_a=args.model_a, model_b=args.model_b, split=args.split, collection=args.collection)
+    answers_a, answers_b = (read_answers(path, args.split, args.collection) for path in (args.model_a, args.model_b))
+    if args.only:
+        names = listed_names(args.only)
+        answers_a, answers_b = restricted(answers_a, names), restricted(answers_b, names)
+    report = compare(answers_a, answers_b)
+    report.update(model_a=args.model_a, model_b=args.model_b, split=args.split, collection=args.collection,
+                  only=args.only)
     low_a, high_a = report["accuracy_a_95"]
     low_b, high_b = report["accuracy_b_95"]
     text = "\n".join([
-        f"{args.collection}, {args.split}: {report['slices']} slices scored by both models.", "",
+        f"{args.collection}, {args.split}{f', only the slices `{args.only}` names' if args.only else ''}: "
+        f"{report['slices']} slices scored by both models.", "",
         "| model | accuracy | 95 % Wilson interval | slices only it gets right |", "|---|---|---|---|",
         f"| A: `{args.model_a}` | {report['accuracy_a']:.3f} | {low_a:.3f}-{high_a:.3f} | {report['only_a_right']} |",
         f"| B: `{args.model_b}` | {report['accuracy_b']:.3f} | {low_b:.3f}-{high_b:.3f} | {report['only_b_right']} |",

@@ -8,7 +8,7 @@ from helpers_collections import make_collections
 from scipy.stats import binomtest
 
 from bench.collections_eval import answers_by_file, silent_misses, splits_on_original_files
-from bench.paired import compare, read_answers
+from bench.paired import compare, listed_names, read_answers, restricted
 from brain_tumor.labels import ANY_TUMOR_ID, CLASS_NAMES
 from brain_tumor.recipe import load_splits, make_recipe, save_recipe
 
@@ -80,3 +80,17 @@ def test_a_silent_miss_is_a_tumour_called_normal_with_no_flag():
     not_mri = np.array([False, True, False, False, False, False])
     uncertain = np.array([False, False, True, False, False, False])
     assert silent_misses(labels, called_normal, not_mri, uncertain).tolist() == [True, False, False, False, False, True]
+
+
+def test_only_the_listed_slices_are_compared_whatever_form_the_list_takes(tmp_path):
+    copies = tmp_path / "copies.md"  # as bench/find_copies.py writes it
+    copies.write_text("    python bench/find_copies.py --of y2.jpg\n\n2 images of 9 ...:\n\n"
+                      "- 1.000  ../shared/data/br35h-2020/yes/y2.jpg\n- 0.981  ../shared/data/br35h-2020/yes/Y10.JPG\n")
+    plain = tmp_path / "doubted.txt"  # as doubted_notumor_labels.txt
+    plain.write_text("# a comment naming no file\nTe-no_0001.jpg  # Testing/notumor\nno3.png\n")
+    assert listed_names(str(copies)) == {"y2.jpg", "Y10.JPG"}
+    assert listed_names(str(plain)) == {"Te-no_0001.jpg", "no3.png"}
+    answers = {"y2.jpg": ["tumor", "notumor"], "y3.jpg": ["tumor", "glioma"], "Y10.JPG": ["tumor", "glioma"]}
+    kept = restricted(answers, listed_names(str(copies)))
+    assert kept == {"y2.jpg": ["tumor", "notumor"], "Y10.JPG": ["tumor", "glioma"]}
+    assert compare(kept, kept)["accuracy_a"] == 0.5
