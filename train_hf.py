@@ -162,6 +162,8 @@ class DataTrainingArguments:
                              "--transplant_t2_share.")
         if self.correct_transplant_prior and not 0 < self.lesion_transplant < 1:
             raise ValueError("--correct_transplant_prior needs a --lesion_transplant share above 0 and below 1.")
+        if self.exclude_files and not Path(self.exclude_files).is_file():
+            raise ValueError(f"--exclude_files must name a text file of file names; {self.exclude_files} is none.")
         if not 0 < self.near_duplicate_threshold <= 1:
             raise ValueError(f"--near_duplicate_threshold must be in (0, 1], got {self.near_duplicate_threshold}.")
         if self.dataset_card_id is None:

@@ -118,4 +118,3 @@ def twin_groups(prints: Fingerprints, threshold: float = DEFAULT_NEAR_THRESHOLD,
         cols += list(near_cols)
     graph = coo_matrix((np.ones(len(rows), dtype=bool), (rows, cols)), shape=(n, n))
     return connected_components(graph, directed=False)[1]
-

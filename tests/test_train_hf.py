@@ -117,6 +117,7 @@ def test_unknown_preset_is_a_clear_error(tmp_path, kaggle_folder):
     ("--transplant_t2_share", "0.5", "--transplant_t2_share must be a share from 0 to 1 and needs --lesion"),
     ("--transplant_t2_grow", "2", "--transplant_t2_grow must be 1 or more and, above 1, needs"),
     ("--transplant_t2_core_floor", "0.3", "--transplant_t2_core_floor must be above 0 and at most 1 and, below 1"),
+    ("--exclude_files", "no-such-list.txt", "--exclude_files must name a text file of file names"),
 ])
 def test_a_flag_out_of_range_or_without_what_it_needs_is_a_clear_error(tmp_path, kaggle_folder, flag, value, message):
     with pytest.raises(ValueError, match=message):
