@@ -12,7 +12,7 @@ official test; every collection of its data_recipe.json, cut as training cut the
 A slice in the training split was learnt as "no tumour", so a high P(tumour) there is the model disagreeing
 with its own training label: worth a look before the next training run. Nothing here changes a label.
 
-    python bench/label_audit.py --output_name label_audit_default_mnv2
+    python bench/label_audit.py --output_name label_audit_default_mnv2      # from the repository root
 """
 
 from __future__ import annotations
@@ -26,6 +26,7 @@ from datasets import concatenate_datasets
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from bench.common import REPO_ROOT  # noqa: E402
 from bench.missed_gallery import contact_sheet  # noqa: E402
 from bench.operating_points import RESULTS_DIR, predict, slices_where  # noqa: E402
 from brain_tumor import DEFAULT_MODEL  # noqa: E402
@@ -55,7 +56,8 @@ def counts_by_group(collections: list[str], splits: list[str], p_tumour: np.ndar
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--model", default=DEFAULT_MODEL, help="a model folder with a data_recipe.json")
+    parser.add_argument("--model", default=str(Path(DEFAULT_MODEL).relative_to(REPO_ROOT)),
+                        help="a model folder with a data_recipe.json (default: the embedded model)")
     parser.add_argument("--count", type=int, default=48, help="how many doubted slices to list and show")
     parser.add_argument("--output_name", default="label_audit", help="file name stem under bench/results/")
     args = parser.parse_args()
