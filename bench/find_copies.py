@@ -26,19 +26,17 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.missed_gallery import contact_sheet  # noqa: E402
 from bench.operating_points import RESULTS_DIR  # noqa: E402
-from brain_tumor.duplicates import fingerprint_image, mirror_vectors  # noqa: E402
-
-IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff"}
-
+from brain_tumor.data import IMAGE_SUFFIXES  # noqa: E402
+from brain_tumor.duplicates import Fingerprints, find_twins, fingerprint_image  # noqa: E402
 
 def image_files(folders: list[Path]) -> list[Path]:
     return sorted(path for folder in folders for path in folder.rglob("*") if path.suffix.lower() in IMAGE_SUFFIXES)
 
 
-def copies(vectors: np.ndarray, query: np.ndarray, threshold: float) -> tuple[np.ndarray, np.ndarray]:
-    """(indices, similarity) of the rows of `vectors` at or above `threshold` against any `query` row or its
-    mirror image, most similar first."""
-    similarity = np.maximum(vectors @ query.T, mirror_vectors(vectors) @ query.T).max(axis=1)
+def copies(prints: Fingerprints, query: Fingerprints, threshold: float) -> tuple[np.ndarray, np.ndarray]:
+    """(indices, similarity) of the images of `prints` at or above `threshold` against any `query` image or its
+    mirror image (the twin audit's `find_twins`, at a looser threshold), most similar first."""
+    similarity = find_twins(prints, query, threshold).best_similarity
     found = np.flatnonzero(similarity >= threshold)
     order = found[np.argsort(-similarity[found], kind="stable")]
     return order, similarity[order]
@@ -53,15 +51,17 @@ def main(argv=None) -> None:
                         help="also write the list to bench/results/<name>.md and the copies, drawn, to <name>.png")
     args = parser.parse_args(argv)
     files = image_files(args.folder)
-    by_name = {}
-    for path in files:
-        by_name.setdefault(path.name, path)
-    missing = [name for name in args.of if name not in by_name]
+    index_of = {}
+    for index, path in enumerate(files):
+        index_of.setdefault(path.name, index)
+    missing = [name for name in args.of if name not in index_of]
     if missing:
         parser.error(f"not found in {', '.join(map(str, args.folder))}: {', '.join(missing)}")
-    vectors = np.stack([fingerprint_image(Image.open(path))[1] for path in files])
-    query = np.stack([vectors[files.index(by_name[name])] for name in args.of])
-    indices, similarity = copies(vectors, query, args.threshold)
+    hashes, vectors = zip(*(fingerprint_image(Image.open(path)) for path in files))
+    prints = Fingerprints(list(hashes), np.stack(vectors))
+    chosen = [index_of[name] for name in args.of]
+    query = Fingerprints([prints.hashes[i] for i in chosen], prints.vectors[chosen])
+    indices, similarity = copies(prints, query, args.threshold)
     lines = [f"{len(indices)} images of {len(files)} at cosine >= {args.threshold} (mirror included) to "
              f"{', '.join(args.of)}:"]
     lines += [f"{value:.3f}  {files[index]}" for index, value in zip(indices, similarity)]

@@ -68,19 +68,13 @@ def main() -> None:
         raise SystemExit(f"{args.model}: needs a data_recipe.json (written by train_hf.py) to know its splits.")
 
     splits, predictor = load_splits(recipe), Predictor.from_pretrained(args.model, device="cpu")
-    normal_sets, collections, split_names, file_names, scores = [], [], [], [], []
-    for split_name in SPLIT_NAMES:
-        normal = slices_where(getattr(splits, split_name), tumour=False)
-        p_tumour = np.concatenate([predict(predictor, normal.select(range(start, min(start + CHUNK, len(normal)))))[0]
-                                   for start in range(0, len(normal), CHUNK)] or [np.zeros(0)])
-        normal_sets.append(normal)
-        collections += normal["collection"]
-        file_names += [Path(name).name for name in normal["file_name"]]
-        split_names += [split_name] * len(normal)
-        scores.append(p_tumour)
-    p_tumour = np.concatenate(scores)
-    # Only the shown slices are decoded again: holding every no-tumour image at once would take gigabytes.
-    normal = concatenate_datasets(normal_sets)
+    parts = [slices_where(getattr(splits, split_name), tumour=False) for split_name in SPLIT_NAMES]
+    normal = concatenate_datasets(parts)
+    split_names = [split_name for split_name, part in zip(SPLIT_NAMES, parts) for _ in range(len(part))]
+    collections, file_names = normal["collection"], [Path(name).name for name in normal["file_name"]]
+    # Decoded a chunk at a time: holding every no-tumour image at once would take gigabytes.
+    p_tumour = np.concatenate([predict(predictor, normal.select(range(start, min(start + CHUNK, len(normal)))))[0]
+                               for start in range(0, len(normal), CHUNK)] or [np.zeros(0)])
 
     shown = doubted(p_tumour, args.count)
     captions = [f"{file_names[i]} {p_tumour[i]:.2f}" for i in shown]

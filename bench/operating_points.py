@@ -136,6 +136,14 @@ def splits_of(recipe_text: str):
     return load_splits(json.loads(recipe_text))
 
 
+@functools.lru_cache(maxsize=None)
+def held_out_twin_groups(recipe_text: str) -> np.ndarray:
+    """The twin group of each held-out tumour slice; runs of the same recipe share them (fingerprinting decodes
+    every slice)."""
+    held = slices_where(splits_of(recipe_text).held_out, tumour=True)
+    return twin_groups(fingerprint_dataset(held.with_format(None)))
+
+
 def leave_one_out_run(folder: str):
     """(recipe, splits, predictor) of a leave-one-out model folder; stops with a clear message for any other."""
     recipe = read_recipe(folder)
@@ -145,7 +153,7 @@ def leave_one_out_run(folder: str):
 
 
 def score_model(folder: str) -> dict:
-    _, splits, predictor = leave_one_out_run(folder)
+    recipe, splits, predictor = leave_one_out_run(folder)
     held, official = slices_where(splits.held_out, tumour=True), slices_where(splits.official_test, tumour=False)
     (positives, found), (negatives, false_alarms) = predict(predictor, held), predict(predictor, official)
     report = {**operating_points(positives, negatives), "recall_argmax": float(found.mean()),
@@ -153,8 +161,8 @@ def score_model(folder: str) -> dict:
               "negatives_from": sorted(set(official["collection"]))}
     validation_negatives = predict(predictor, slices_where(splits.validation, tumour=False))[0]
     report.update(fitted_on_validation(positives, negatives, validation_negatives))
-    report.update(distinct_images(positives, found, twin_groups(fingerprint_dataset(held.with_format(None))),
-                                  validation_negatives))
+    groups = held_out_twin_groups(json.dumps(recipe, sort_keys=True))
+    report.update(distinct_images(positives, found, groups, validation_negatives))
     held_normal = slices_where(splits.held_out, tumour=False)
     if len(held_normal):
         report.update(held_out_negatives(positives, negatives, *predict(predictor, held_normal), validation_negatives))
