@@ -62,6 +62,10 @@ class ModelArguments:
     image_size: int | None = field(default=None, metadata={
         "help": "Square input size in pixels. With --config_name: default 224. With a checkpoint: default "
                 "the checkpoint's own preprocessing; when set, a plain resize replaces its resize and crop."})
+    config_overrides: str | None = field(default=None, metadata={
+        "help": "Change the config before training, as key=value pairs separated by commas (transformers' "
+                "update_from_string), e.g. tf_padding=false for a MobileNetV2 with symmetric padding. Applies to "
+                "--config_name and to a checkpoint's own config; the saved model keeps the changed config."})
     cache_dir: str | None = field(default=None, metadata={"help": "Where downloaded models and datasets are cached."})
 
     def __post_init__(self):
@@ -274,10 +278,11 @@ def main(argv=None) -> dict:
 
     # Model and the preprocessing that travels with it.
     if model_args.config_name:
-        model, image_processor = build_from_config(model_args.config_name, model_args.image_size)
+        model, image_processor = build_from_config(model_args.config_name, model_args.image_size,
+                                                   model_args.config_overrides)
     else:
         model, image_processor = build_from_checkpoint(model_args.model_name_or_path, model_args.cache_dir,
-                                                         model_args.image_size)
+                                                         model_args.image_size, model_args.config_overrides)
 
     augmentations = check_augmentations(data_args.augmentations or DEFAULT_AUGMENTATIONS)
     # with_transform returns new views: `splits` itself stays raw for the checks fitted below.

@@ -69,6 +69,22 @@ def load_error_message(name: str, error: Exception) -> str:
     )
 
 
+def override_config(config, overrides: str | None):
+    """Apply `key=value,key=value` settings (transformers' `update_from_string` format) to a config.
+
+    Only keys the config already has, with values of their type; anything else is a clear error.
+    This is how a checkpoint's architecture switches are changed for fine-tuning, e.g.
+    `tf_padding=false` (MobileNetV2: symmetric padding, no separate pad before each convolution)."""
+    if not overrides:
+        return config
+    try:
+        config.update_from_string(overrides)
+    except (ValueError, TypeError) as error:
+        raise ModelLoadError(f"--config_overrides {overrides!r}: {error}. Give key=value pairs separated by "
+                             f"commas, with keys that {type(config).__name__} has.") from error
+    return config
+
+
 def load_config(config_name: str):
     """A preset name, a folder or config.json path, or a Hub id -> a config with our four labels."""
     if config_name in PRESETS:
@@ -89,16 +105,17 @@ def load_config(config_name: str):
     return config
 
 
-def build_from_config(config_name: str, image_size: int):
+def build_from_config(config_name: str, image_size: int, config_overrides: str | None = None):
     """A randomly initialised model and a plain resize-and-normalise image processor."""
-    config = load_config(config_name)
+    config = override_config(load_config(config_name), config_overrides)
     model = AutoModelForImageClassification.from_config(config)
     processor = ViTImageProcessor(size={"height": image_size, "width": image_size}, resample=2,
                                   image_mean=FROM_CONFIG_MEAN, image_std=FROM_CONFIG_STD)
     return model, processor
 
 
-def build_from_checkpoint(model_name_or_path: str, cache_dir: str | None = None, image_size: int | None = None):
+def build_from_checkpoint(model_name_or_path: str, cache_dir: str | None = None, image_size: int | None = None,
+                          config_overrides: str | None = None):
     """A pretrained model with its head replaced for our labels, and its own image processor.
 
     `model_name_or_path` may also be ImageNet weights in another format (`efficientnet-lite0`, a
@@ -108,6 +125,7 @@ def build_from_checkpoint(model_name_or_path: str, cache_dir: str | None = None,
     a slice is kept whole (no centre crop) and smaller inputs train and serve faster. How each
     processor family (ConvNeXt/ResNet, ViT, EfficientNet, MobileNetV2, ...) gets there, and how
     ViT-like position embeddings follow, is in `input_size`.
+    `config_overrides` (`override_config`) changes the checkpoint's config before its weights load.
     """
     from .pretrained import resolve_checkpoint  # imports no converter unless one is needed
 
@@ -119,8 +137,10 @@ def build_from_checkpoint(model_name_or_path: str, cache_dir: str | None = None,
         processor = AutoImageProcessor.from_pretrained(model_name_or_path, cache_dir=cache_dir)
         # id2label sets the head's size; passing num_labels too makes transformers warn that it
         # disagrees with the checkpoint's own id2label.
+        config = AutoConfig.from_pretrained(model_name_or_path, id2label=id2label(), label2id=label2id(),
+                                            cache_dir=cache_dir)
         model = AutoModelForImageClassification.from_pretrained(
-            model_name_or_path, id2label=id2label(), label2id=label2id(), ignore_mismatched_sizes=True,
+            model_name_or_path, config=override_config(config, config_overrides), ignore_mismatched_sizes=True,
             cache_dir=cache_dir)
     except OSError as error:
         raise ModelLoadError(load_error_message(model_name_or_path, error)) from error
