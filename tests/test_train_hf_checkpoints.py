@@ -73,3 +73,15 @@ def test_resume_from_checkpoint_continues_where_the_first_run_stopped(kaggle_fol
     assert state["global_step"] == 4
     assert state["log_history"][:len(first_state["log_history"])] == first_state["log_history"]
     assert [entry["step"] for entry in state["log_history"] if "loss" in entry] == [1, 2, 3, 4]
+
+
+def test_config_overrides_travel_into_the_saved_model_and_its_card(kaggle_folder, tmp_path):
+    checkpoint = save_checkpoint(tmp_path / "checkpoint", "mobilenet_v2")
+    output_dir = tmp_path / "model"
+    train_hf.main(["--model_name_or_path", str(checkpoint), "--dataset_name", str(kaggle_folder),
+                   "--config_overrides", "tf_padding=false", "--output_dir", str(output_dir), *QUICK])
+    assert json.loads((checkpoint / "config.json").read_text())["tf_padding"] is True
+    assert json.loads((output_dir / "config.json").read_text())["tf_padding"] is False
+    assert "--config_overrides tf_padding=false" in (output_dir / "README.md").read_text()
+    answer = pipeline("image-classification", model=str(output_dir))(wide_slice(), top_k=4)
+    assert sorted(item["label"] for item in answer) == sorted(CLASS_NAMES)
