@@ -18,7 +18,6 @@ def test_every_preset_builds_a_four_class_model_with_its_processor(preset):
     assert [model.config.id2label[i] for i in range(len(CLASS_NAMES))] == list(CLASS_NAMES)
 
 
-
 def test_config_overrides_switch_a_checkpoints_padding_and_keep_its_weights(tmp_path):
     checkpoint = save_checkpoint(tmp_path / "checkpoint", "mobilenet_v2")
     torch.manual_seed(0)
