@@ -26,11 +26,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.missed_gallery import contact_sheet  # noqa: E402
 from bench.operating_points import RESULTS_DIR  # noqa: E402
-from brain_tumor.data import IMAGE_SUFFIXES  # noqa: E402
+from brain_tumor.data import image_files  # noqa: E402
 from brain_tumor.duplicates import Fingerprints, find_twins, fingerprint_image  # noqa: E402
-
-def image_files(folders: list[Path]) -> list[Path]:
-    return sorted(path for folder in folders for path in folder.rglob("*") if path.suffix.lower() in IMAGE_SUFFIXES)
 
 
 def copies(prints: Fingerprints, query: Fingerprints, threshold: float) -> tuple[np.ndarray, np.ndarray]:
@@ -50,7 +47,7 @@ def main(argv=None) -> None:
     parser.add_argument("--output_name", default=None,
                         help="also write the list to bench/results/<name>.md and the copies, drawn, to <name>.png")
     args = parser.parse_args(argv)
-    files = image_files(args.folder)
+    files = sorted(path for folder in args.folder for path in image_files(folder))
     index_of = {}
     for index, path in enumerate(files):
         index_of.setdefault(path.name, index)

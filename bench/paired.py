@@ -28,6 +28,7 @@ from scipy.stats import binomtest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from brain_tumor.data import IMAGE_SUFFIXES  # noqa: E402
 from brain_tumor.labels import ANY_TUMOR, TUMOR_CLASSES  # noqa: E402
 
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
@@ -51,7 +52,9 @@ def read_answers(path: str, split: str, collection: str) -> dict[str, list[str]]
 def listed_names(path: str) -> set[str]:
     """The image file names a text file mentions, by base name: a plain list, `doubted_notumor_labels.txt`, or
     the `.md` that `bench/find_copies.py` writes."""
-    return {Path(name).name for name in re.findall(r"[^\s]+\.(?:jpe?g|png|bmp|tiff?)\b", Path(path).read_text(), re.I)}
+    suffixes = "|".join(sorted((suffix.lstrip(".") for suffix in IMAGE_SUFFIXES), key=len, reverse=True))
+    names = re.findall(rf"[^\s]+\.(?:{suffixes})\b", Path(path).read_text(), re.IGNORECASE)
+    return {Path(name).name for name in names}
 
 
 def restricted(answers: dict[str, list[str]], names: set[str]) -> dict[str, list[str]]:

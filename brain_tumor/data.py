@@ -104,7 +104,7 @@ def _list_class_folders(split_dir: Path) -> Dataset:
             label = canonical_label(class_dir.name, allow_coarse=True)
         except ValueError as error:
             raise DatasetError(f"In {split_dir}: {error}") from None
-        files = sorted(p for p in class_dir.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES)
+        files = image_files(class_dir)
         if not files:
             raise DatasetError(f"Class folder {class_dir} holds no images ({', '.join(sorted(IMAGE_SUFFIXES))}).")
         paths += [str(p) for p in files]
@@ -187,6 +187,11 @@ def stratified_split(dataset: Dataset, validation_fraction: float, seed: int) ->
     """Carve a seeded, class-stratified validation split from train."""
     parts = dataset.train_test_split(test_size=validation_fraction, stratify_by_column="label", seed=seed)
     return parts["train"], parts["test"]
+
+
+def image_files(folder: str | Path) -> list[Path]:
+    """Every image file under `folder`, at any depth, sorted."""
+    return sorted(path for path in Path(folder).rglob("*") if path.suffix.lower() in IMAGE_SUFFIXES)
 
 
 def class_counts(dataset: Dataset) -> dict[str, int]:

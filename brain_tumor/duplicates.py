@@ -78,6 +78,15 @@ def mirror_vectors(vectors: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(vectors.reshape(-1, side, side)[:, :, ::-1].reshape(-1, side * side))
 
 
+def similarities(query_vectors: np.ndarray, reference_vectors: np.ndarray, mirror: bool = True) -> np.ndarray:
+    """Cosine similarity of each query thumbnail to each reference one; with `mirror`, the better of the query and
+    its mirror image (mirror(q) . r == q . mirror(r): flipping one side covers both)."""
+    similarity = query_vectors @ reference_vectors.T
+    if mirror:
+        similarity = np.maximum(similarity, mirror_vectors(query_vectors) @ reference_vectors.T)
+    return similarity
+
+
 def find_twins(query: Fingerprints, reference: Fingerprints, threshold: float = DEFAULT_NEAR_THRESHOLD,
                chunk: int = 1024, mirror: bool = True) -> TwinReport:
     """Exact twins by pixel hash (as stored, not mirrored); near twins by thumbnail similarity, the
@@ -89,13 +98,10 @@ def find_twins(query: Fingerprints, reference: Fingerprints, threshold: float = 
     best = np.full(len(query.hashes), -1.0, dtype=np.float32)
     # Chunked so a 7k x 7k comparison never holds more than chunk x n similarities at once.
     for start in range(0, len(query.hashes), chunk):
-        vectors = query.vectors[start:start + chunk]
-        similarities = vectors @ reference.vectors.T
-        if mirror:  # mirror(q) . r == q . mirror(r): flipping one side covers both
-            similarities = np.maximum(similarities, mirror_vectors(vectors) @ reference.vectors.T)
-        if similarities.size:
-            best[start:start + chunk] = similarities.max(axis=1)
-            reference_twins |= (similarities >= threshold).any(axis=0)
+        similarity = similarities(query.vectors[start:start + chunk], reference.vectors, mirror)
+        if similarity.size:
+            best[start:start + chunk] = similarity.max(axis=1)
+            reference_twins |= (similarity >= threshold).any(axis=0)
     near = exact | (best >= threshold)
     return TwinReport(exact=exact, near=near, best_similarity=best, reference_twins=reference_twins)
 
@@ -111,9 +117,7 @@ def twin_groups(prints: Fingerprints, threshold: float = DEFAULT_NEAR_THRESHOLD,
         rows.append(first_with_hash.setdefault(digest, index))
         cols.append(index)
     for start in range(0, n, chunk):
-        vectors = prints.vectors[start:start + chunk]
-        similarities = np.maximum(vectors @ prints.vectors.T, mirror_vectors(vectors) @ prints.vectors.T)
-        near_rows, near_cols = np.nonzero(similarities >= threshold)
+        near_rows, near_cols = np.nonzero(similarities(prints.vectors[start:start + chunk], prints.vectors) >= threshold)
         rows += list(near_rows + start)
         cols += list(near_cols)
     graph = coo_matrix((np.ones(len(rows), dtype=bool), (rows, cols)), shape=(n, n))

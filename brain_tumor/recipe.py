@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from .data import attach_masks, class_counts, load_brain_mri
+from .data import attach_masks, load_brain_mri
 from .duplicates import DEFAULT_NEAR_THRESHOLD
 from .splits import Splits, make_splits
 
@@ -51,35 +51,9 @@ def load_splits(recipe: dict, config_name: str | None = None, cache_dir: str | N
                 data["train"] = train
         collections[collection_name(name)] = data
     held_out = {collection_name(name): load(name) for name in recipe["held_out"]}
-    splits = make_splits(collections, recipe["validation_fraction"], recipe["seed"], recipe["near_threshold"],
-                         held_out=held_out, held_out_twins=recipe["held_out_twins"])
-    return exclude_files(splits, recipe["excluded_files"])
-
-
-def exclude_files(splits: Splits, file_names: list[str]) -> Splits:
-    """Leave the listed files (by file name, in any folder) out of training and validation, after the splits
-    are cut: the tests stay the benchmark's, slice for slice. For labels an audit doubts (`bench/label_audit.py`);
-    the audit records how many rows each split lost."""
-    if not file_names:
-        return splits
-    listed = set(file_names)
-
-    def kept(split):
-        return split.filter(lambda name: Path(name).name not in listed, input_columns="file_name")
-
-    audit = splits.audit
-    audit["excluded_files"] = {"listed": len(listed)}
-    for split_name in ("train", "validation"):
-        before = getattr(splits, split_name)
-        after = kept(before)
-        setattr(splits, split_name, after)
-        # The sizes the card prints are those trained on: recount the split, overall and per collection.
-        audit["excluded_files"][split_name] = len(before) - len(after)
-        audit["split_sizes"][split_name] = class_counts(after)
-        for name, entry in audit.get("collections", {}).items():
-            entry["split_sizes"][split_name] = class_counts(
-                after.filter(lambda collection: collection == name, input_columns="collection"))
-    return splits
+    return make_splits(collections, recipe["validation_fraction"], recipe["seed"], recipe["near_threshold"],
+                       held_out=held_out, held_out_twins=recipe["held_out_twins"],
+                       excluded_files=recipe["excluded_files"])
 
 
 def read_file_list(path: str | Path) -> list[str]:

@@ -19,11 +19,15 @@ Twin rules across collections (near twins: cosine >= threshold of 32 x 32 thumbn
   `held_out_twins="training"` the whole held-out collection is kept instead, and every training and
   validation image that twins it is removed (holding all of Br35H out then removes v1's `notumor`,
   which is Br35H's `no/`).
+
+Last, `excluded_files` (file names, any folder) leave training and validation, after the splits are cut
+and their twins removed: for labels an audit doubts. The tests stay the benchmark's, slice for slice.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 from datasets import Dataset, DatasetDict, concatenate_datasets
@@ -107,6 +111,18 @@ class _Collection:
             setattr(self, f"{split}_prints", _take(prints, keep))
         return dropped
 
+    def leave_out(self, file_names: set[str]) -> dict[str, int]:
+        """Drop the rows of train and validation whose file name (in any folder) is listed; how many went."""
+        left_out = {}
+        for split in ("train", "validation"):
+            data = getattr(self, split)
+            names = data["file_name"] if "file_name" in data.column_names else [""] * len(data)
+            keep = [index for index, name in enumerate(names) if Path(name).name not in file_names]
+            left_out[split] = len(data) - len(keep)
+            setattr(self, split, data.select(keep))
+            setattr(self, f"{split}_prints", _take(getattr(self, f"{split}_prints"), keep))
+        return left_out
+
 
 def _pool(parts: list[Dataset], coarse: bool, with_mask: bool) -> Dataset:
     """One dataset from per-collection parts, with the same columns and label names in each."""
@@ -128,11 +144,13 @@ def _mask_feature(parts: list[Dataset]):
 
 def make_splits(dataset: DatasetDict | dict[str, DatasetDict], validation_fraction: float = 0.15, seed: int = 42,
                 near_threshold: float = DEFAULT_NEAR_THRESHOLD,
-                held_out: dict[str, DatasetDict] | None = None, held_out_twins: str = "held_out") -> Splits:
+                held_out: dict[str, DatasetDict] | None = None, held_out_twins: str = "held_out",
+                excluded_files: list[str] | None = None) -> Splits:
     """Cut train / validation / official_test / clean_test (and held_out) from `load_brain_mri` results.
 
     `dataset` is one DatasetDict, or {collection name: DatasetDict} in priority order. `held_out_twins`
-    says where a twin of a held-out image and a training collection's image is removed (see above).
+    says where a twin of a held-out image and a training collection's image is removed, and
+    `excluded_files` which files leave training and validation (see above).
     """
     if held_out_twins not in HELD_OUT_TWINS:
         raise ValueError(f"held_out_twins must be one of {HELD_OUT_TWINS}, got {held_out_twins!r}.")
@@ -195,6 +213,7 @@ def make_splits(dataset: DatasetDict | dict[str, DatasetDict], validation_fracti
         test_labels, names = np.asarray(collection.test["label"]), collection.test.features["label"].names
         collection.audit["test_with_exact_train_twin"] = _per_class(test_labels, test_twins.exact, names)
         collection.audit["test_with_near_train_twin"] = _per_class(test_labels, test_twins.near, names)
+    left_out = [c.leave_out(set(excluded_files)) for c in collections] if excluded_files else []
 
     # Pool the collections, each row keeping its collection's name.
     coarse = any(ANY_TUMOR in part.features["label"].names for part in [c.train for c in collections] + held_out_parts)
@@ -210,6 +229,10 @@ def make_splits(dataset: DatasetDict | dict[str, DatasetDict], validation_fracti
 
     audit = _audit(collections, pooled, held_out_audit, validation_fraction, seed, near_threshold)
     audit["held_out_twins"] = held_out_twins
+    if excluded_files:
+        audit["excluded_files"] = {"listed": len(set(excluded_files)),
+                                   "train": sum(counts["train"] for counts in left_out),
+                                   "validation": sum(counts["validation"] for counts in left_out)}
     return Splits(**pooled, audit=audit, held_out=held, primary=collections[0].name)
 
 
