@@ -100,15 +100,21 @@ class _Collection:
         return cls(name, data["train"], data["test"], fingerprint_dataset(data["train"]),
                    fingerprint_dataset(data["test"]))
 
+    def keep_rows(self, split: str, keep) -> int:
+        """Keep only the rows `keep` of a split and of its fingerprints; returns how many went."""
+        data = getattr(self, split)
+        dropped = len(data) - len(keep)
+        if dropped:  # select() adds an indices mapping that every later read goes through: only when rows go
+            setattr(self, split, data.select(keep))
+            setattr(self, f"{split}_prints", _take(getattr(self, f"{split}_prints"), keep))
+        return dropped
+
     def drop_twins_of(self, reference: Fingerprints, threshold: float) -> int:
         """Drop every row that twins a reference image; returns how many went."""
         dropped = 0
         for split in ("train", "test"):
-            prints = getattr(self, f"{split}_prints")
-            keep = np.flatnonzero(~find_twins(prints, reference, threshold).near)
-            dropped += len(prints.hashes) - len(keep)
-            setattr(self, split, getattr(self, split).select(keep))
-            setattr(self, f"{split}_prints", _take(prints, keep))
+            twins = find_twins(getattr(self, f"{split}_prints"), reference, threshold)
+            dropped += self.keep_rows(split, np.flatnonzero(~twins.near))
         return dropped
 
     def leave_out(self, file_names: set[str]) -> dict[str, int]:
@@ -117,10 +123,8 @@ class _Collection:
         for split in ("train", "validation"):
             data = getattr(self, split)
             names = data["file_name"] if "file_name" in data.column_names else [""] * len(data)
-            keep = [index for index, name in enumerate(names) if Path(name).name not in file_names]
-            left_out[split] = len(data) - len(keep)
-            setattr(self, split, data.select(keep))
-            setattr(self, f"{split}_prints", _take(getattr(self, f"{split}_prints"), keep))
+            left_out[split] = self.keep_rows(
+                split, [index for index, name in enumerate(names) if Path(name).name not in file_names])
         return left_out
 
 
@@ -191,10 +195,8 @@ def make_splits(dataset: DatasetDict | dict[str, DatasetDict], validation_fracti
         collection.train_prints = _take(collection.train_prints, train_rows)
         if held_out_twins == "training":  # early stopping and calibration must not see the held-out images either
             twins = find_twins(held_out_prints, collection.validation_prints, near_threshold).reference_twins
-            collection.audit["validation_removed_as_twins_of_held_out"] = int(twins.sum())
-            keep = np.flatnonzero(~twins)
-            collection.validation = collection.validation.select(keep)
-            collection.validation_prints = _take(collection.validation_prints, keep)
+            collection.audit["validation_removed_as_twins_of_held_out"] = collection.keep_rows(
+                "validation", np.flatnonzero(~twins))
     all_validation = _join([c.validation_prints for c in collections])
     all_official_train = _join([c.official_train_prints for c in collections])
     for collection in collections:
@@ -213,7 +215,8 @@ def make_splits(dataset: DatasetDict | dict[str, DatasetDict], validation_fracti
         test_labels, names = np.asarray(collection.test["label"]), collection.test.features["label"].names
         collection.audit["test_with_exact_train_twin"] = _per_class(test_labels, test_twins.exact, names)
         collection.audit["test_with_near_train_twin"] = _per_class(test_labels, test_twins.near, names)
-    left_out = [c.leave_out(set(excluded_files)) for c in collections] if excluded_files else []
+    excluded = set(excluded_files or ())
+    left_out = [collection.leave_out(excluded) for collection in collections] if excluded else []
 
     # Pool the collections, each row keeping its collection's name.
     coarse = any(ANY_TUMOR in part.features["label"].names for part in [c.train for c in collections] + held_out_parts)
@@ -229,8 +232,8 @@ def make_splits(dataset: DatasetDict | dict[str, DatasetDict], validation_fracti
 
     audit = _audit(collections, pooled, held_out_audit, validation_fraction, seed, near_threshold)
     audit["held_out_twins"] = held_out_twins
-    if excluded_files:
-        audit["excluded_files"] = {"listed": len(set(excluded_files)),
+    if excluded:
+        audit["excluded_files"] = {"listed": len(excluded),
                                    "train": sum(counts["train"] for counts in left_out),
                                    "validation": sum(counts["validation"] for counts in left_out)}
     return Splits(**pooled, audit=audit, held_out=held, primary=collections[0].name)
