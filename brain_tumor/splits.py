@@ -191,8 +191,7 @@ def make_splits(dataset: DatasetDict | dict[str, DatasetDict], validation_fracti
         collection.official_train_prints = collection.train_prints
         collection.validation = collection.train.select(validation_rows)
         collection.validation_prints = _take(collection.train_prints, validation_rows)
-        collection.train = collection.train.select(train_rows)
-        collection.train_prints = _take(collection.train_prints, train_rows)
+        collection.keep_rows("train", train_rows)
         if held_out_twins == "training":  # early stopping and calibration must not see the held-out images either
             twins = find_twins(held_out_prints, collection.validation_prints, near_threshold).reference_twins
             collection.audit["validation_removed_as_twins_of_held_out"] = collection.keep_rows(
@@ -205,10 +204,7 @@ def make_splits(dataset: DatasetDict | dict[str, DatasetDict], validation_fracti
         for reason, reference in (("validation", all_validation), ("other_collections_test", other_tests),
                                   ("held_out", held_out_prints)):
             twins = find_twins(reference, collection.train_prints, near_threshold).reference_twins
-            removed[reason] = int(twins.sum())
-            keep = np.flatnonzero(~twins)
-            collection.train = collection.train.select(keep)
-            collection.train_prints = _take(collection.train_prints, keep)
+            removed[reason] = collection.keep_rows("train", np.flatnonzero(~twins))
         collection.audit["train_removed_as_twins_of"] = removed
         test_twins = find_twins(collection.test_prints, all_official_train, near_threshold)
         collection.clean_test = collection.test.select(np.flatnonzero(~test_twins.near))
