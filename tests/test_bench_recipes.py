@@ -10,8 +10,7 @@ from pathlib import Path
 import pytest
 
 import train_hf
-import bench.leave_one_out as leave_one_out
-from bench.leave_one_out import load_recipes, run_command
+from bench.leave_one_out import load_recipes, run_command, write_report
 from brain_tumor.augment import check_augmentations
 
 RECIPE_FILES = sorted((Path(__file__).resolve().parents[1] / "bench").glob("recipes*.json"))
@@ -51,13 +50,13 @@ def test_recipe_parses_as_train_hf_arguments(spec, flags, hold_out, tmp_path):
 
 def test_a_run_on_all_collections_only_gets_its_per_class_row(tmp_path, monkeypatch):
     """A second seed trained with --full_only has no held-out run; its per-class figures must still be reported."""
-    monkeypatch.setattr(leave_one_out, "RESULTS_DIR", tmp_path / "results")
+    monkeypatch.setattr("bench.leave_one_out.RESULTS_DIR", tmp_path / "results")
     run = tmp_path / "runs" / "full" / "seed44"
     run.mkdir(parents=True)
     (run / "all_results.json").write_text(json.dumps({"clean_test": {
         "recall_glioma": 0.958, "recall_meningioma": 0.941, "recall_notumor": 0.889, "recall_pituitary": 0.912}}))
 
-    text = leave_one_out.write_report({"seed44": ["--seed", "44"]}, tmp_path / "runs", ["br35h"], "report")
+    text = write_report({"seed44": ["--seed", "44"]}, tmp_path / "runs", ["br35h"], "report")
 
     assert "| seed44 | all collections | 0.958 | 0.941 | 0.889 | 0.912 |" in text
     assert "| seed44 | held out |" not in text
