@@ -41,6 +41,7 @@ from brain_tumor.modeling import (PRESETS, build_from_checkpoint, build_from_con
                                   shift_class_logit)
 from brain_tumor.recipe import collection_name, load_splits, make_recipe, read_file_list, save_recipe
 from brain_tumor.splits import HELD_OUT_TWINS
+from brain_tumor.style_mixing import mixing_points
 from brain_tumor.training import BrainTumorTrainer, WeightAveraging, frozen_backbone
 from brain_tumor.transforms import collate, make_eval_transform, make_train_transform
 from brain_tumor.transplant import LesionBank, label_shift_offset
@@ -209,6 +210,10 @@ class BrainTumorTrainingArguments(TrainingArguments):
     linear_probe_epochs: float = field(default=0.0, metadata={
         "help": "Epochs that train only the classifier head, the pretrained backbone frozen, before "
                 "--num_train_epochs of training every layer (LP-FT); 0 turns it off."})
+    style_mixing: float = field(default=0.0, metadata={
+        "help": "Probability, at each mixing point and training step, of mixing the channel statistics of early "
+                "feature maps between training images (MixStyle: the end of each resolution stage but the last, at "
+                "most three); 0 turns it off. Nothing is mixed at evaluation; the saved model is unchanged."})
     weight_average_from: float | None = field(default=None, metadata={
         "help": "Share of the optimizer steps after which the weights (and batch-norm statistics) are averaged after "
                 "every step; the average, not the best checkpoint, is served (dense SWA, as SWAD). E.g. 0.5: the "
@@ -218,6 +223,8 @@ class BrainTumorTrainingArguments(TrainingArguments):
         super().__post_init__()
         if self.linear_probe_epochs < 0:
             raise ValueError(f"--linear_probe_epochs must be 0 or more, got {self.linear_probe_epochs}.")
+        if not 0 <= self.style_mixing <= 1:
+            raise ValueError(f"--style_mixing must be a probability from 0 to 1, got {self.style_mixing}.")
         if self.weight_average_from is not None and not 0 <= self.weight_average_from < 1:
             raise ValueError(f"--weight_average_from must be a share from 0 to below 1, got {self.weight_average_from}.")
 
@@ -255,7 +262,8 @@ def train_head_first(model, training_args: BrainTumorTrainingArguments, train) -
             training_args, num_train_epochs=training_args.linear_probe_epochs, max_steps=-1, eval_strategy="no",
             save_strategy="no", load_best_model_at_end=False, output_dir=scratch)
         BrainTumorTrainer(model=model, args=probe_args, train_dataset=train, data_collator=collate,
-                          mask_loss_weight=training_args.mask_loss_weight).train()
+                          mask_loss_weight=training_args.mask_loss_weight,
+                          style_mixing_probability=training_args.style_mixing).train()
 
 
 def main(argv=None) -> dict:
@@ -283,6 +291,8 @@ def main(argv=None) -> dict:
     else:
         model, image_processor = build_from_checkpoint(model_args.model_name_or_path, model_args.cache_dir,
                                                          model_args.image_size, model_args.config_overrides)
+    if training_args.style_mixing:
+        mixing_points(model)  # an architecture it cannot hook is an error here, not at the first training step
 
     augmentations = check_augmentations(data_args.augmentations or DEFAULT_AUGMENTATIONS)
     # with_transform returns new views: `splits` itself stays raw for the checks fitted below.
@@ -306,7 +316,8 @@ def main(argv=None) -> dict:
     trainer = BrainTumorTrainer(model=model, args=training_args, train_dataset=train,
                                 eval_dataset=evaluation_sets["validation"], data_collator=collate,
                                 compute_metrics=compute_metrics, callbacks=callbacks,
-                                mask_loss_weight=training_args.mask_loss_weight)
+                                mask_loss_weight=training_args.mask_loss_weight,
+                                style_mixing_probability=training_args.style_mixing)
     train_result = trainer.train(resume_from_checkpoint=training_args.resume_from_checkpoint)
     averaged = {}
     if averaging:  # the average replaces the best checkpoint; its validation scores are kept beside the best's

@@ -199,8 +199,12 @@ def describe_training(training_args, augmentation_text: str) -> str:
     probe = (f" Before that, {training_args.linear_probe_epochs:g} epochs trained the classifier head alone, the "
              "pretrained backbone frozen (a linear probe, then fine-tuning: LP-FT)."
              if getattr(training_args, "linear_probe_epochs", 0) else "")
+    mixing = getattr(training_args, "style_mixing", 0)
+    styles = (f" Feature styles were mixed in training (MixStyle, probability {mixing:g} at each of up to three early "
+              "stage ends: channel means and standard deviations mixed between training images; nothing at inference)."
+              if mixing else "")
     start = getattr(training_args, "weight_average_from", None)
     averaging = (f" The served weights are the average of those after every optimizer step from {start:.0%} of "
                  "training on (batch-norm statistics averaged with them; dense stochastic weight averaging), not the "
                  "best checkpoint." if start is not None else "")
-    return augmentation_text + mask + probe + averaging + f"\n\nSettings: {settings}."
+    return augmentation_text + mask + probe + styles + averaging + f"\n\nSettings: {settings}."

@@ -14,6 +14,9 @@
 `frozen_backbone` serves a linear probe before fine-tuning (LP-FT, Kumar et al. 2022): only the head trains
 first, so that a random head's first large gradients do not distort the pretrained features.
 
+`style_mixing` (its own module) re-styles early feature maps with another training image's channel statistics
+(MixStyle), in training only.
+
 `WeightAveraging` averages the weights a run passes through in its later steps (SWA, Izmailov et al. 2018; dense,
 after every step, as SWAD, Cha et al. 2021, which found it generalises to unseen domains); the average is served.
 """
@@ -29,6 +32,7 @@ from transformers import Trainer, TrainerCallback
 
 from .labels import CLASS_NAMES, DATASET_LABELS, allowed_classes
 from .modeling import batch_norms, classifier_layer
+from .style_mixing import style_mixing
 
 # allowed[label] is a 0/1 row over the model's classes: which answers a dataset label accepts.
 ALLOWED = torch.tensor([[float(c in allowed_classes(label)) for c in range(len(CLASS_NAMES))]
@@ -90,11 +94,13 @@ def frozen_backbone(model):
 
 
 class BrainTumorTrainer(Trainer):
-    """Trainer with the partial-label loss and the optional mask loss (weight `mask_loss_weight`)."""
+    """Trainer with the partial-label loss, the optional mask loss (weight `mask_loss_weight`) and optional style
+    mixing in the training forward passes (`style_mixing_probability` per mixing point; 0 turns it off)."""
 
-    def __init__(self, *args, mask_loss_weight: float = 0.0, **kwargs):
+    def __init__(self, *args, mask_loss_weight: float = 0.0, style_mixing_probability: float = 0.0, **kwargs):
         super().__init__(*args, **kwargs)
         self.mask_loss_weight = mask_loss_weight
+        self.style_mixing_probability = style_mixing_probability
 
     def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
         labels = inputs["labels"]
@@ -105,8 +111,11 @@ class BrainTumorTrainer(Trainer):
         # A hook for this one forward only: the feature map the head pools (Predictor reads it from hidden states).
         hook = (inner.base_model.register_forward_hook(lambda module, args, output: captured.update(out=output))
                 if use_masks else None)
+        mixing = (style_mixing(inner, self.style_mixing_probability)
+                  if self.style_mixing_probability and model.training else contextlib.nullcontext())
         try:
-            outputs = model(pixel_values=inputs["pixel_values"])
+            with mixing:
+                outputs = model(pixel_values=inputs["pixel_values"])
         finally:
             if hook is not None:
                 hook.remove()

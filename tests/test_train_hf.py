@@ -114,6 +114,7 @@ def test_unknown_preset_is_a_clear_error(tmp_path, kaggle_folder):
 @pytest.mark.parametrize("flag, value, message", [
     ("--linear_probe_epochs", "-1", "--linear_probe_epochs must be 0 or more"),
     ("--weight_average_from", "1", "--weight_average_from must be a share from 0 to below 1"),
+    ("--style_mixing", "1.5", "--style_mixing must be a probability from 0 to 1"),
     ("--transplant_t2_share", "0.5", "--transplant_t2_share must be a share from 0 to 1 and needs --lesion"),
     ("--transplant_t2_grow", "2", "--transplant_t2_grow must be 1 or more and, above 1, needs"),
     ("--transplant_t2_core_floor", "0.3", "--transplant_t2_core_floor must be above 0 and at most 1 and, below 1"),
@@ -203,6 +204,14 @@ def test_exclude_files_leave_training_and_the_recipe_and_card_say_so(kaggle_fold
     assert recipe["excluded_files"] == notumor[:2]
     card = (output_dir / "README.md").read_text()
     assert "images were left out by name (`--exclude_files`, 2 names listed" in card
+
+
+def test_style_mixing_trains_and_the_card_says_so(kaggle_folder, tmp_path):
+    output_dir = tmp_path / "model"
+    results = train_hf.main(["--dataset_name", str(kaggle_folder), "--output_dir", str(output_dir), *TINY_RUN,
+                             "--style_mixing", "0.5"])
+    assert results["train_images"] > 0
+    assert "Feature styles were mixed in training (MixStyle, probability 0.5" in (output_dir / "README.md").read_text()
 
 
 @pytest.fixture(scope="module")
