@@ -20,6 +20,10 @@ all of Br35H held out), a second table scores them, never seen in training: the 
 tumours against held-out no-tumour slices, the specificity of the answer on them, and their specificity
 at the thresholds above (does a threshold set on the training collections' slices hold on new ones?).
 Splits come from each model's data_recipe.json, cut as training cut them.
+With --ensemble, one more row scores the mean of the given models' probabilities, answered by its arg max: what
+serving several seeds, or distilling them into one model, could reach. The models' data recipes may differ in the
+seed only (the same collections, held out the same way): the row is scored on the first model's splits, so its
+thresholds fitted on validation are read on slices the other seeds may have trained on, and flatter it.
 
     python bench/operating_points.py --model runs/loo_cpu/loo/lite0-aug-mask-e2 \
         --model runs/loo_cpu/loo/lite0-aug-mask-transplant-e2 --output_name operating_points_cpu
@@ -39,7 +43,7 @@ from sklearn.metrics import roc_auc_score
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from brain_tumor.duplicates import fingerprint_dataset, twin_groups  # noqa: E402
-from brain_tumor.inference import TUMOUR_MORE_LIKELY, Predictor  # noqa: E402
+from brain_tumor.inference import TUMOUR_MORE_LIKELY, Prediction, Predictor  # noqa: E402
 from brain_tumor.labels import NOTUMOR_ID  # noqa: E402
 from brain_tumor.recipe import load_splits, read_recipe  # noqa: E402
 
@@ -152,8 +156,42 @@ def leave_one_out_run(folder: str):
     return recipe, splits_of(json.dumps(recipe, sort_keys=True)), Predictor.from_pretrained(folder, device="cpu")
 
 
+class MeanOfModels:
+    """Several predictors as one: the mean of their probabilities, and its arg max as the answer."""
+
+    def __init__(self, predictors: list[Predictor]):
+        self.predictors = predictors
+
+    def predict_batch(self, images, batch_size: int = 16) -> list[Prediction]:
+        runs = [predictor.predict_batch(images, batch_size=batch_size) for predictor in self.predictors]
+        means = []
+        for predictions in zip(*runs):
+            mean = {label: float(np.mean([p.probabilities[label] for p in predictions]))
+                    for label in predictions[0].probabilities}
+            top = max(mean, key=mean.get)
+            means.append(Prediction(probabilities=mean, label=top, probability=mean[top], verdict=""))
+        return means
+
+
+def without_seed(recipe: dict) -> dict:
+    return {key: value for key, value in recipe.items() if key != "seed"}
+
+
+def ensemble_run(folders: list[str]):
+    """(recipe, splits, MeanOfModels) of leave-one-out runs whose data recipes differ in the seed only; the first
+    run's recipe and splits."""
+    runs = [leave_one_out_run(folder) for folder in folders]
+    if len(runs) < 2 or any(without_seed(recipe) != without_seed(runs[0][0]) for recipe, _, _ in runs):
+        raise SystemExit("--ensemble needs two or more --model folders whose data_recipe.json differ in the seed "
+                         "only (the same collections, held out the same way).")
+    return runs[0][0], runs[0][1], MeanOfModels([predictor for _, _, predictor in runs])
+
+
 def score_model(folder: str) -> dict:
-    recipe, splits, predictor = leave_one_out_run(folder)
+    return score(*leave_one_out_run(folder))
+
+
+def score(recipe: dict, splits, predictor) -> dict:
     held, official = slices_where(splits.held_out, tumour=True), slices_where(splits.official_test, tumour=False)
     (positives, found), (negatives, false_alarms) = predict(predictor, held), predict(predictor, official)
     report = {**operating_points(positives, negatives), "recall_argmax": float(found.mean()),
@@ -220,9 +258,13 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", action="append", required=True, help="a leave-one-out model folder (repeat)")
     parser.add_argument("--output_name", default="operating_points", help="file name stem under bench/results/")
+    parser.add_argument("--ensemble", action="store_true",
+                        help="also score the mean of the models' probabilities (they must share one data recipe)")
     args = parser.parse_args()
 
     reports = {folder: score_model(folder) for folder in args.model}
+    if args.ensemble:
+        reports[f"mean of the {len(args.model)} models above"] = score(*ensemble_run(args.model))
     text = render(reports)
     print(text)
     RESULTS_DIR.mkdir(parents=True, exist_ok=True)

@@ -90,3 +90,25 @@ def test_distinct_images_scores_the_answer_and_the_validation_thresholds_per_ima
     assert report["recall_argmax_distinct"] == pytest.approx(1 / 3)
     assert report["recall_at_validation_threshold_0.95_distinct"] == pytest.approx(2 / 3)
     assert report["recall_at_validation_threshold_0.90_distinct"] == pytest.approx(2 / 3)
+
+
+def test_the_mean_of_models_averages_their_probabilities_and_answers_its_arg_max(tmp_path):
+    from helpers_models import save_tiny_model
+    from PIL import Image
+
+    from bench.operating_points import MeanOfModels
+    from brain_tumor.inference import Predictor
+
+    predictors = [Predictor.from_pretrained(save_tiny_model(tmp_path / f"m{seed}", "resnet", seed=seed), device="cpu")
+                  for seed in (0, 1)]
+    generator = np.random.default_rng(0)
+    images = [Image.fromarray(generator.integers(0, 255, (48, 40), dtype=np.uint8)).convert("RGB") for _ in range(3)]
+    singles = [predictor.predict_batch(images, batch_size=2) for predictor in predictors]
+    means = MeanOfModels(predictors).predict_batch(images, batch_size=2)
+    assert len(means) == 3
+    for mean, first, second in zip(means, *singles):
+        assert first.probabilities != second.probabilities  # two different models, so the mean is not either
+        for label, value in mean.probabilities.items():
+            assert value == pytest.approx((first.probabilities[label] + second.probabilities[label]) / 2)
+        assert mean.label == max(mean.probabilities, key=mean.probabilities.get)
+        assert mean.probability == mean.probabilities[mean.label]
