@@ -7,7 +7,8 @@ mix of its own style and another image's in the batch, so that the answer cannot
 domain generalisation, to do well on a domain the model never saw, which is what the held-out collection measures.
 
 Only in training, through forward hooks that `style_mixing` removes on leaving: nothing is mixed at evaluation, and
-the saved model is an ordinary transformers image classifier.
+the saved model is an ordinary transformers image classifier. Tried once on the default's recipe with Br35H held
+out (2026-12-07), it found fewer of the unseen tumours, so no recipe uses it (bench/results/cpu_experiments.md).
 """
 
 from __future__ import annotations
