@@ -259,7 +259,7 @@ def main() -> None:
     parser.add_argument("--model", action="append", required=True, help="a leave-one-out model folder (repeat)")
     parser.add_argument("--output_name", default="operating_points", help="file name stem under bench/results/")
     parser.add_argument("--ensemble", action="store_true",
-                        help="also score the mean of the models' probabilities (they must share one data recipe)")
+                        help="also score the mean of the models' probabilities (their data recipes may differ in the seed only)")
     args = parser.parse_args()
 
     reports = {folder: score_model(folder) for folder in args.model}

@@ -2,8 +2,11 @@
 
 import numpy as np
 import pytest
+from helpers_models import save_tiny_model
+from PIL import Image
 
 from bench.operating_points import (
+    MeanOfModels,
     distinct_images,
     fitted_on_validation,
     held_out_negatives,
@@ -12,6 +15,7 @@ from bench.operating_points import (
     thresholds,
 )
 from brain_tumor.checks import fit_tumour_threshold
+from brain_tumor.inference import Predictor
 from brain_tumor.checks.rounding import round6
 
 
@@ -93,12 +97,6 @@ def test_distinct_images_scores_the_answer_and_the_validation_thresholds_per_ima
 
 
 def test_the_mean_of_models_averages_their_probabilities_and_answers_its_arg_max(tmp_path):
-    from helpers_models import save_tiny_model
-    from PIL import Image
-
-    from bench.operating_points import MeanOfModels
-    from brain_tumor.inference import Predictor
-
     predictors = [Predictor.from_pretrained(save_tiny_model(tmp_path / f"m{seed}", "resnet", seed=seed), device="cpu")
                   for seed in (0, 1)]
     generator = np.random.default_rng(0)
