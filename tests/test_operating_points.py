@@ -1,4 +1,5 @@
-"""The operating-point arithmetic of bench/operating_points.py, on scores whose answers are known."""
+"""The operating-point arithmetic of bench/operating_points.py, on scores whose answers are known, and its mean of
+models on tiny real ones."""
 
 import numpy as np
 import pytest
@@ -15,8 +16,8 @@ from bench.operating_points import (
     thresholds,
 )
 from brain_tumor.checks import fit_tumour_threshold
-from brain_tumor.inference import Predictor
 from brain_tumor.checks.rounding import round6
+from brain_tumor.inference import Predictor
 
 
 def test_recall_is_read_where_the_negatives_reach_the_asked_specificity():
