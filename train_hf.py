@@ -41,7 +41,6 @@ from brain_tumor.modeling import (PRESETS, build_from_checkpoint, build_from_con
                                   shift_class_logit)
 from brain_tumor.recipe import collection_name, load_splits, make_recipe, read_file_list, save_recipe
 from brain_tumor.splits import HELD_OUT_TWINS
-from brain_tumor.style_mixing import mixing_points
 from brain_tumor.training import BrainTumorTrainer, WeightAveraging, frozen_backbone
 from brain_tumor.transforms import collate, make_eval_transform, make_train_transform
 from brain_tumor.transplant import LesionBank, label_shift_offset
@@ -291,8 +290,6 @@ def main(argv=None) -> dict:
     else:
         model, image_processor = build_from_checkpoint(model_args.model_name_or_path, model_args.cache_dir,
                                                          model_args.image_size, model_args.config_overrides)
-    if training_args.style_mixing:
-        mixing_points(model)  # an architecture it cannot hook is an error here, not at the first training step
 
     augmentations = check_augmentations(data_args.augmentations or DEFAULT_AUGMENTATIONS)
     # with_transform returns new views: `splits` itself stays raw for the checks fitted below.

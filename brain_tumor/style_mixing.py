@@ -66,17 +66,17 @@ def mixing_points(model: nn.Module) -> list[nn.Module]:
 
 
 @contextlib.contextmanager
-def style_mixing(model: nn.Module, probability: float):
-    """Inside the block, each mixing point re-styles its output with `probability` per forward pass, in training
-    mode only. The hooks are removed on leaving."""
+def style_mixing(points: list[nn.Module], probability: float):
+    """Inside the block, each of `points` (from `mixing_points`) re-styles its output with `probability` per forward
+    pass, in training mode only. The hooks are removed on leaving."""
     def hook(module, args, output):
         if not module.training or torch.rand(()) >= probability:
             return None
         return mix_random_styles(output)
 
-    handles = [point.register_forward_hook(hook) for point in mixing_points(model)]
+    handles = [point.register_forward_hook(hook) for point in points]
     try:
-        yield model
+        yield
     finally:
         for handle in handles:
             handle.remove()

@@ -32,7 +32,7 @@ from transformers import Trainer, TrainerCallback
 
 from .labels import CLASS_NAMES, DATASET_LABELS, allowed_classes
 from .modeling import batch_norms, classifier_layer
-from .style_mixing import style_mixing
+from .style_mixing import mixing_points, style_mixing
 
 # allowed[label] is a 0/1 row over the model's classes: which answers a dataset label accepts.
 ALLOWED = torch.tensor([[float(c in allowed_classes(label)) for c in range(len(CLASS_NAMES))]
@@ -101,6 +101,8 @@ class BrainTumorTrainer(Trainer):
         super().__init__(*args, **kwargs)
         self.mask_loss_weight = mask_loss_weight
         self.style_mixing_probability = style_mixing_probability
+        # Found once, here: an architecture without known stages is an error before training, not at its first step.
+        self.style_mixing_points = mixing_points(self.model) if style_mixing_probability else []
 
     def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
         labels = inputs["labels"]
@@ -111,8 +113,8 @@ class BrainTumorTrainer(Trainer):
         # A hook for this one forward only: the feature map the head pools (Predictor reads it from hidden states).
         hook = (inner.base_model.register_forward_hook(lambda module, args, output: captured.update(out=output))
                 if use_masks else None)
-        mixing = (style_mixing(inner, self.style_mixing_probability)
-                  if self.style_mixing_probability and model.training else contextlib.nullcontext())
+        mixing = (style_mixing(self.style_mixing_points, self.style_mixing_probability)
+                  if self.style_mixing_points and model.training else contextlib.nullcontext())
         try:
             with mixing:
                 outputs = model(pixel_values=inputs["pixel_values"])

@@ -82,14 +82,14 @@ def test_style_mixing_acts_in_training_only_and_leaves_no_hook_behind():
     model.train()
     with torch.no_grad():
         plain = model(pixel_values=pixels).logits
-        with style_mixing(model, probability=1.0):
+        with style_mixing(mixing_points(model), probability=1.0):
             mixed = model(pixel_values=pixels).logits
             model.eval()
             evaluated = model(pixel_values=pixels).logits
         after = model(pixel_values=pixels).logits
     assert not torch.allclose(plain, mixed, atol=1e-4)
     model.train()
-    with torch.no_grad(), style_mixing(model, probability=0.0):
+    with torch.no_grad(), style_mixing(mixing_points(model), probability=0.0):
         never = model(pixel_values=pixels).logits
     torch.testing.assert_close(never, plain)
     assert all(not point._forward_hooks for point in mixing_points(model))
