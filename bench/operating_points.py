@@ -43,19 +43,28 @@ from sklearn.metrics import roc_auc_score
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from brain_tumor.duplicates import fingerprint_dataset, twin_groups  # noqa: E402
-from brain_tumor.inference import TUMOUR_MORE_LIKELY, Prediction, Predictor  # noqa: E402
-from brain_tumor.labels import NOTUMOR_ID  # noqa: E402
+from brain_tumor.inference import TUMOUR_MORE_LIKELY, Predictor  # noqa: E402
+from brain_tumor.labels import CLASS_NAMES, NOTUMOR_ID  # noqa: E402
 from brain_tumor.recipe import load_splits, read_recipe  # noqa: E402
 
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
 SPECIFICITIES = (0.95, 0.90)
 
 
+def class_probabilities(predictor: Predictor, dataset) -> np.ndarray:
+    """(slices, classes) probabilities of one model on a dataset's images, columns in CLASS_NAMES order."""
+    predictions = predictor.predict_batch(dataset.with_format(None)["image"], batch_size=32)
+    return np.array([[p.probabilities[name] for name in CLASS_NAMES] for p in predictions])
+
+
+def tumour_scores(probabilities: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """P(tumour) of each slice, and whether the answer (arg max of the four classes) is a tumour."""
+    return 1.0 - probabilities[:, NOTUMOR_ID], probabilities.argmax(axis=1) != NOTUMOR_ID
+
+
 def predict(predictor: Predictor, dataset) -> tuple[np.ndarray, np.ndarray]:
     """P(tumour) of each slice, and whether the model's answer (arg max of four classes) is a tumour."""
-    predictions = predictor.predict_batch(dataset.with_format(None)["image"], batch_size=32)
-    return (np.array([1.0 - p.probabilities["notumor"] for p in predictions]),
-            np.array([p.label != "notumor" for p in predictions]))
+    return tumour_scores(class_probabilities(predictor, dataset))
 
 
 def slices_where(dataset, tumour: bool):
@@ -148,62 +157,52 @@ def held_out_twin_groups(recipe_text: str) -> np.ndarray:
     return twin_groups(fingerprint_dataset(held.with_format(None)))
 
 
+@functools.lru_cache(maxsize=None)
 def leave_one_out_run(folder: str):
-    """(recipe, splits, predictor) of a leave-one-out model folder; stops with a clear message for any other."""
+    """(recipe, splits, predictor) of a leave-one-out model folder, loaded once; stops with a clear message for any
+    other folder."""
     recipe = read_recipe(folder)
     if recipe is None or not recipe["held_out"]:
         raise SystemExit(f"{folder}: needs a data_recipe.json with a held-out collection (a leave-one-out run).")
     return recipe, splits_of(json.dumps(recipe, sort_keys=True)), Predictor.from_pretrained(folder, device="cpu")
 
 
-class MeanOfModels:
-    """Several predictors as one: the mean of their probabilities, and its arg max as the answer."""
-
-    def __init__(self, predictors: list[Predictor]):
-        self.predictors = predictors
-
-    def predict_batch(self, images, batch_size: int = 16) -> list[Prediction]:
-        runs = [predictor.predict_batch(images, batch_size=batch_size) for predictor in self.predictors]
-        means = []
-        for predictions in zip(*runs):
-            mean = {label: float(np.mean([p.probabilities[label] for p in predictions]))
-                    for label in predictions[0].probabilities}
-            top = max(mean, key=mean.get)
-            means.append(Prediction(probabilities=mean, label=top, probability=mean[top], verdict=""))
-        return means
+@functools.lru_cache(maxsize=None)
+def run_probabilities(folder: str, recipe_text: str, split: str, tumour: bool) -> np.ndarray:
+    """One model's class probabilities on the tumour (or no-tumour) slices of one split cut by `recipe_text`, computed
+    once: the --ensemble row reuses what each model's own row computed on the same splits."""
+    dataset = slices_where(getattr(splits_of(recipe_text), split), tumour)
+    return class_probabilities(leave_one_out_run(folder)[2], dataset)
 
 
-def without_seed(recipe: dict) -> dict:
-    return {key: value for key, value in recipe.items() if key != "seed"}
-
-
-def ensemble_run(folders: list[str]):
-    """(recipe, splits, MeanOfModels) of leave-one-out runs whose data recipes differ in the seed only; the first
-    run's recipe and splits."""
-    runs = [leave_one_out_run(folder) for folder in folders]
-    if len(runs) < 2 or any(without_seed(recipe) != without_seed(runs[0][0]) for recipe, _, _ in runs):
+def check_seeds_of_one_recipe(folders: list[str]) -> None:
+    """--ensemble scores the models on the first one's splits, so their data recipes may differ in the seed only."""
+    recipes = [{key: value for key, value in leave_one_out_run(folder)[0].items() if key != "seed"}
+               for folder in folders]
+    if len(recipes) < 2 or any(recipe != recipes[0] for recipe in recipes):
         raise SystemExit("--ensemble needs two or more --model folders whose data_recipe.json differ in the seed "
                          "only (the same collections, held out the same way).")
-    return runs[0][0], runs[0][1], MeanOfModels([predictor for _, _, predictor in runs])
 
 
-def score_model(folder: str) -> dict:
-    return score(*leave_one_out_run(folder))
+def score(folders: tuple[str, ...]) -> dict:
+    """The row of one model, or of the mean of several models' probabilities (answered by its arg max), on the
+    first folder's splits."""
+    recipe_text = json.dumps(leave_one_out_run(folders[0])[0], sort_keys=True)
+    splits = splits_of(recipe_text)
 
+    def scores(split: str, tumour: bool) -> tuple[np.ndarray, np.ndarray]:
+        return tumour_scores(np.mean([run_probabilities(folder, recipe_text, split, tumour) for folder in folders],
+                                     axis=0))
 
-def score(recipe: dict, splits, predictor) -> dict:
-    held, official = slices_where(splits.held_out, tumour=True), slices_where(splits.official_test, tumour=False)
-    (positives, found), (negatives, false_alarms) = predict(predictor, held), predict(predictor, official)
+    (positives, found), (negatives, false_alarms) = scores("held_out", True), scores("official_test", False)
     report = {**operating_points(positives, negatives), "recall_argmax": float(found.mean()),
               "specificity_argmax": float(1 - false_alarms.mean()),
-              "negatives_from": sorted(set(official["collection"]))}
-    validation_negatives = predict(predictor, slices_where(splits.validation, tumour=False))[0]
+              "negatives_from": sorted(set(slices_where(splits.official_test, tumour=False)["collection"]))}
+    validation_negatives = scores("validation", False)[0]
     report.update(fitted_on_validation(positives, negatives, validation_negatives))
-    groups = held_out_twin_groups(json.dumps(recipe, sort_keys=True))
-    report.update(distinct_images(positives, found, groups, validation_negatives))
-    held_normal = slices_where(splits.held_out, tumour=False)
-    if len(held_normal):
-        report.update(held_out_negatives(positives, negatives, *predict(predictor, held_normal), validation_negatives))
+    report.update(distinct_images(positives, found, held_out_twin_groups(recipe_text), validation_negatives))
+    if len(slices_where(splits.held_out, tumour=False)):
+        report.update(held_out_negatives(positives, negatives, *scores("held_out", False), validation_negatives))
     return report
 
 
@@ -262,9 +261,11 @@ def main() -> None:
                         help="also score the mean of the models' probabilities (their data recipes may differ in the seed only)")
     args = parser.parse_args()
 
-    reports = {folder: score_model(folder) for folder in args.model}
     if args.ensemble:
-        reports[f"mean of the {len(args.model)} models above"] = score(*ensemble_run(args.model))
+        check_seeds_of_one_recipe(args.model)
+    reports = {folder: score((folder,)) for folder in args.model}
+    if args.ensemble:
+        reports[f"mean of the {len(args.model)} models above"] = score(tuple(args.model))
     text = render(reports)
     print(text)
     RESULTS_DIR.mkdir(parents=True, exist_ok=True)

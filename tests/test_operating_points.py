@@ -3,21 +3,25 @@ models on tiny real ones."""
 
 import numpy as np
 import pytest
+from datasets import Dataset, Features
+from datasets import Image as ImageFeature
 from helpers_models import save_tiny_model
 from PIL import Image
 
 from bench.operating_points import (
-    MeanOfModels,
+    class_probabilities,
     distinct_images,
     fitted_on_validation,
     held_out_negatives,
     operating_points,
     per_distinct_image,
     thresholds,
+    tumour_scores,
 )
 from brain_tumor.checks import fit_tumour_threshold
 from brain_tumor.checks.rounding import round6
 from brain_tumor.inference import Predictor
+from brain_tumor.labels import CLASS_NAMES, NOTUMOR_ID
 
 
 def test_recall_is_read_where_the_negatives_reach_the_asked_specificity():
@@ -101,13 +105,23 @@ def test_the_mean_of_models_averages_their_probabilities_and_answers_its_arg_max
     predictors = [Predictor.from_pretrained(save_tiny_model(tmp_path / f"m{seed}", "resnet", seed=seed), device="cpu")
                   for seed in (0, 1)]
     generator = np.random.default_rng(0)
-    images = [Image.fromarray(generator.integers(0, 255, (48, 40), dtype=np.uint8)).convert("RGB") for _ in range(3)]
-    singles = [predictor.predict_batch(images, batch_size=2) for predictor in predictors]
-    means = MeanOfModels(predictors).predict_batch(images, batch_size=2)
-    assert len(means) == 3
-    for mean, first, second in zip(means, *singles):
-        assert first.probabilities != second.probabilities  # two different models, so the mean is not either
-        for label, value in mean.probabilities.items():
-            assert value == pytest.approx((first.probabilities[label] + second.probabilities[label]) / 2)
-        assert mean.label == max(mean.probabilities, key=mean.probabilities.get)
-        assert mean.probability == mean.probabilities[mean.label]
+    images = Dataset.from_dict(
+        {"image": [Image.fromarray(generator.integers(0, 255, (48, 40), dtype=np.uint8)).convert("RGB")
+                   for _ in range(3)]}, features=Features({"image": ImageFeature()}))
+    singles = [predictor.predict_batch(images.with_format(None)["image"], batch_size=2) for predictor in predictors]
+    first, second = (class_probabilities(predictor, images) for predictor in predictors)
+    assert first.shape == (3, len(CLASS_NAMES))
+    for row, prediction in zip(first, singles[0]):  # columns in CLASS_NAMES order, as the model gave them
+        assert row.tolist() == pytest.approx([prediction.probabilities[name] for name in CLASS_NAMES])
+    assert not np.allclose(first, second)  # two different models, so the mean is not either
+    mean = (first + second) / 2
+    p_tumour, answer_is_tumour = tumour_scores(mean)
+    assert p_tumour == pytest.approx(1 - mean[:, NOTUMOR_ID])
+    assert answer_is_tumour.tolist() == (mean.argmax(axis=1) != NOTUMOR_ID).tolist()
+
+
+def test_the_answer_is_the_arg_max_not_the_summed_tumour_probability():
+    # Split over three types, the tumours outweigh "no tumour" (0.6) while no tumour is still the arg max.
+    p_tumour, answer_is_tumour = tumour_scores(np.array([[0.3, 0.0, 0.4, 0.3], [0.7, 0.1, 0.1, 0.1]]))
+    assert p_tumour == pytest.approx([0.6, 0.9])
+    assert answer_is_tumour.tolist() == [False, True]
