@@ -213,6 +213,9 @@ class BrainTumorTrainingArguments(TrainingArguments):
         "help": "Probability, at each mixing point and training step, of mixing the channel statistics of early "
                 "feature maps between training images (MixStyle: the end of each resolution stage but the last, at "
                 "most three); 0 turns it off. Nothing is mixed at evaluation; the saved model is unchanged."})
+    backbone_learning_rate_factor: float = field(default=1.0, metadata={
+        "help": "The backbone's learning rate as a share of --learning_rate, the classifier head's (e.g. 0.2: the "
+                "pretrained layers move at a fifth of the head's rate; the same schedule scales both). 1: one rate."})
     weight_average_from: float | None = field(default=None, metadata={
         "help": "Share of the optimizer steps after which the weights (and batch-norm statistics) are averaged after "
                 "every step; the average, not the best checkpoint, is served (dense SWA, as SWAD). E.g. 0.5: the "
@@ -224,6 +227,9 @@ class BrainTumorTrainingArguments(TrainingArguments):
             raise ValueError(f"--linear_probe_epochs must be 0 or more, got {self.linear_probe_epochs}.")
         if not 0 <= self.style_mixing <= 1:
             raise ValueError(f"--style_mixing must be a probability from 0 to 1, got {self.style_mixing}.")
+        if not 0 < self.backbone_learning_rate_factor <= 1:
+            raise ValueError("--backbone_learning_rate_factor must be above 0 and at most 1, got "
+                             f"{self.backbone_learning_rate_factor}.")
         if self.weight_average_from is not None and not 0 <= self.weight_average_from < 1:
             raise ValueError(f"--weight_average_from must be a share from 0 to below 1, got {self.weight_average_from}.")
 
@@ -314,7 +320,8 @@ def main(argv=None) -> dict:
                                 eval_dataset=evaluation_sets["validation"], data_collator=collate,
                                 compute_metrics=compute_metrics, callbacks=callbacks,
                                 mask_loss_weight=training_args.mask_loss_weight,
-                                style_mixing_probability=training_args.style_mixing)
+                                style_mixing_probability=training_args.style_mixing,
+                                backbone_learning_rate_factor=training_args.backbone_learning_rate_factor)
     train_result = trainer.train(resume_from_checkpoint=training_args.resume_from_checkpoint)
     averaged = {}
     if averaging:  # the average replaces the best checkpoint; its validation scores are kept beside the best's

@@ -203,8 +203,12 @@ def describe_training(training_args, augmentation_text: str) -> str:
     styles = (f" Feature styles were mixed in training (MixStyle, probability {mixing:g} at each of up to three early "
               "stage ends: channel means and standard deviations mixed between training images; nothing at inference)."
               if mixing else "")
+    factor = getattr(training_args, "backbone_learning_rate_factor", 1.0)
+    backbone = (f" The pretrained backbone trained at {factor:g} times the classifier head's learning rate "
+                "(discriminative fine-tuning), so that it keeps more of the features it started with."
+                if factor != 1 else "")
     start = getattr(training_args, "weight_average_from", None)
     averaging = (f" The served weights are the average of those after every optimizer step from {start:.0%} of "
                  "training on (batch-norm statistics averaged with them; dense stochastic weight averaging), not the "
                  "best checkpoint." if start is not None else "")
-    return augmentation_text + mask + probe + styles + averaging + f"\n\nSettings: {settings}."
+    return augmentation_text + mask + probe + backbone + styles + averaging + f"\n\nSettings: {settings}."

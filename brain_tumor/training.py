@@ -14,6 +14,10 @@
 `frozen_backbone` serves a linear probe before fine-tuning (LP-FT, Kumar et al. 2022): only the head trains
 first, so that a random head's first large gradients do not distort the pretrained features.
 
+`backbone_learning_rate_factor` scales the backbone's learning rate against the head's (discriminative fine-tuning,
+Howard and Ruder 2018): a pretrained backbone that moves less keeps more of the features it brought, the argument of
+LP-FT applied for the whole run rather than before it.
+
 `style_mixing` (its own module) re-styles early feature maps with another training image's channel statistics
 (MixStyle), in training only.
 
@@ -93,16 +97,45 @@ def frozen_backbone(model):
             norm.momentum = momentum
 
 
-class BrainTumorTrainer(Trainer):
-    """Trainer with the partial-label loss, the optional mask loss (weight `mask_loss_weight`) and optional style
-    mixing in the training forward passes (`style_mixing_probability` per mixing point; 0 turns it off)."""
+def scale_backbone_learning_rate(optimizer: torch.optim.Optimizer, model, factor: float) -> None:
+    """Split each of the optimizer's parameter groups (the Trainer's weight-decay groups) into head and backbone,
+    the backbone's learning rate multiplied by `factor`. Called before any step, so no optimizer state is lost; the
+    scheduler, made afterwards, scales each group from its own learning rate."""
+    backbone = {id(weight) for weight in model.base_model.parameters()}
+    groups = list(optimizer.param_groups)
+    optimizer.param_groups.clear()
+    for group in groups:
+        for in_backbone in (False, True):
+            weights = [weight for weight in group["params"] if (id(weight) in backbone) == in_backbone]
+            if weights:
+                scale = factor if in_backbone else 1.0
+                optimizer.add_param_group({**group, "params": weights, "lr": group["lr"] * scale})
 
-    def __init__(self, *args, mask_loss_weight: float = 0.0, style_mixing_probability: float = 0.0, **kwargs):
+
+class BrainTumorTrainer(Trainer):
+    """Trainer with the partial-label loss, the optional mask loss (weight `mask_loss_weight`), optional style
+    mixing in the training forward passes (`style_mixing_probability` per mixing point; 0 turns it off) and an
+    optional lower learning rate for the backbone than for the head (`backbone_learning_rate_factor`)."""
+
+    def __init__(self, *args, mask_loss_weight: float = 0.0, style_mixing_probability: float = 0.0,
+                 backbone_learning_rate_factor: float = 1.0, **kwargs):
+        if not 0 < backbone_learning_rate_factor <= 1:
+            raise ValueError("the backbone's learning-rate factor must be above 0 and at most 1, got "
+                             f"{backbone_learning_rate_factor}.")
         super().__init__(*args, **kwargs)
         self.mask_loss_weight = mask_loss_weight
         self.style_mixing_probability = style_mixing_probability
+        self.backbone_learning_rate_factor = backbone_learning_rate_factor
         # Found once, here: an architecture without known stages is an error before training, not at its first step.
         self.style_mixing_points = mixing_points(self.model) if style_mixing_probability else []
+
+    def create_optimizer(self, model=None):
+        made_here = self.optimizer is None  # an optimizer passed in by the caller is left as it is
+        optimizer = super().create_optimizer(model)
+        if made_here and self.backbone_learning_rate_factor != 1:
+            scale_backbone_learning_rate(optimizer, self.accelerator.unwrap_model(self.model if model is None else model),
+                                         self.backbone_learning_rate_factor)
+        return optimizer
 
     def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
         labels = inputs["labels"]

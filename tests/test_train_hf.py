@@ -115,6 +115,7 @@ def test_unknown_preset_is_a_clear_error(tmp_path, kaggle_folder):
     ("--linear_probe_epochs", "-1", "--linear_probe_epochs must be 0 or more"),
     ("--weight_average_from", "1", "--weight_average_from must be a share from 0 to below 1"),
     ("--style_mixing", "1.5", "--style_mixing must be a probability from 0 to 1"),
+    ("--backbone_learning_rate_factor", "0", "--backbone_learning_rate_factor must be above 0 and at most 1"),
     ("--transplant_t2_share", "0.5", "--transplant_t2_share must be a share from 0 to 1 and needs --lesion"),
     ("--transplant_t2_grow", "2", "--transplant_t2_grow must be 1 or more and, above 1, needs"),
     ("--transplant_t2_core_floor", "0.3", "--transplant_t2_core_floor must be above 0 and at most 1 and, below 1"),
@@ -212,6 +213,14 @@ def test_style_mixing_trains_and_the_card_says_so(kaggle_folder, tmp_path):
                              "--style_mixing", "0.5"])
     assert results["train_images"] > 0
     assert "Feature styles were mixed in training (MixStyle, probability 0.5" in (output_dir / "README.md").read_text()
+
+
+def test_a_slower_backbone_trains_and_the_card_says_so(kaggle_folder, tmp_path):
+    output_dir = tmp_path / "model"
+    results = train_hf.main(["--dataset_name", str(kaggle_folder), "--output_dir", str(output_dir), *TINY_RUN,
+                             "--backbone_learning_rate_factor", "0.2"])
+    assert results["train_images"] > 0
+    assert "backbone trained at 0.2 times the classifier head's learning rate" in (output_dir / "README.md").read_text()
 
 
 @pytest.fixture(scope="module")

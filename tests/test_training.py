@@ -270,3 +270,59 @@ def test_weight_averaging_that_never_started_is_a_clear_error():
         WeightAveraging(1)
     with pytest.raises(RuntimeError, match="No step was averaged"):
         WeightAveraging(0.5).apply_to(model)
+
+
+# --- the backbone's learning rate ------------------------------------------------------------------------
+
+def _trainer_with_backbone_factor(tmp_path, factor, **settings):
+    model, _ = build_tiny_model("mobilenet_v2")
+    rows = [{"pixel_values": pixels, "labels": i % len(CLASS_NAMES)} for i, pixels in enumerate(_pixels(16))]
+    args = TrainingArguments(output_dir=str(tmp_path), report_to=[], use_cpu=True, per_device_train_batch_size=8,
+                             save_strategy="no", **settings)
+    return BrainTumorTrainer(model=model, args=args, train_dataset=_ListDataset(rows), data_collator=_collate,
+                             backbone_learning_rate_factor=factor)
+
+
+def test_the_backbone_learns_at_its_share_of_the_heads_rate_in_every_weight_decay_group(tmp_path):
+    trainer = _trainer_with_backbone_factor(tmp_path, 0.2, learning_rate=1e-3, weight_decay=0.05)
+    optimizer = trainer.create_optimizer()
+    model = trainer.model
+    backbone = {id(weight) for weight in model.base_model.parameters()}
+    grouped = [id(weight) for group in optimizer.param_groups for weight in group["params"]]
+    assert sorted(grouped) == sorted(id(weight) for weight in model.parameters())  # each weight once, none lost
+    rates = {(group["weight_decay"], id(group["params"][0]) in backbone): group["lr"] for group in optimizer.param_groups}
+    for group in optimizer.param_groups:  # a group is all backbone or all head
+        assert len({id(weight) in backbone for weight in group["params"]}) == 1
+    assert rates == pytest.approx({(0.05, False): 1e-3, (0.05, True): 2e-4, (0.0, False): 1e-3, (0.0, True): 2e-4})
+
+
+def test_the_schedule_scales_backbone_and_head_alike(tmp_path):
+    trainer = _trainer_with_backbone_factor(tmp_path, 0.25, learning_rate=1e-2, max_steps=4,
+                                            lr_scheduler_type="cosine", warmup_steps=1)
+    backbone = {id(weight) for weight in trainer.model.base_model.parameters()}
+    rates = []
+
+    class Rates(TrainerCallback):
+        def on_step_end(self, args, state, control, optimizer=None, **kwargs):
+            rates.append([(id(group["params"][0]) in backbone, group["lr"]) for group in optimizer.param_groups])
+
+    trainer.add_callback(Rates())
+    trainer.train()
+    assert len(rates) == 4
+    for step in rates:
+        head = {lr for in_backbone, lr in step if not in_backbone}
+        body = {lr for in_backbone, lr in step if in_backbone}
+        assert len(head) == 1 and len(body) == 1
+        assert body.pop() == pytest.approx(0.25 * head.pop())
+    assert rates[1][0][1] > rates[3][0][1]  # the cosine decays, both groups with it
+
+
+def test_a_backbone_factor_of_one_leaves_the_trainers_optimizer_alone(tmp_path):
+    trainer = _trainer_with_backbone_factor(tmp_path, 1.0, learning_rate=1e-3, weight_decay=0.05)
+    assert len(trainer.create_optimizer().param_groups) == 2  # the Trainer's own decay / no-decay pair
+
+
+@pytest.mark.parametrize("factor", [0, 1.5])
+def test_a_backbone_factor_out_of_range_is_a_clear_error(tmp_path, factor):
+    with pytest.raises(ValueError, match=f"above 0 and at most 1, got {factor}"):
+        _trainer_with_backbone_factor(tmp_path, factor, learning_rate=1e-3)
