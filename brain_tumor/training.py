@@ -133,8 +133,8 @@ class BrainTumorTrainer(Trainer):
         made_here = self.optimizer is None  # an optimizer passed in by the caller is left as it is
         optimizer = super().create_optimizer(model)
         if made_here and self.backbone_learning_rate_factor != 1:
-            scale_backbone_learning_rate(optimizer, self.accelerator.unwrap_model(self.model if model is None else model),
-                                         self.backbone_learning_rate_factor)
+            inner = self.accelerator.unwrap_model(self.model if model is None else model)
+            scale_backbone_learning_rate(optimizer, inner, self.backbone_learning_rate_factor)
         return optimizer
 
     def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):

@@ -207,20 +207,16 @@ def test_exclude_files_leave_training_and_the_recipe_and_card_say_so(kaggle_fold
     assert "images were left out by name (`--exclude_files`, 2 names listed" in card
 
 
-def test_style_mixing_trains_and_the_card_says_so(kaggle_folder, tmp_path):
+@pytest.mark.parametrize("flag, value, card_text", [
+    ("--style_mixing", "0.5", "Feature styles were mixed in training (MixStyle, probability 0.5"),
+    ("--backbone_learning_rate_factor", "0.2", "backbone trained at 0.2 times the classifier head's learning rate"),
+])
+def test_a_training_only_option_trains_and_the_card_says_so(kaggle_folder, tmp_path, flag, value, card_text):
     output_dir = tmp_path / "model"
     results = train_hf.main(["--dataset_name", str(kaggle_folder), "--output_dir", str(output_dir), *TINY_RUN,
-                             "--style_mixing", "0.5"])
+                             flag, value])
     assert results["train_images"] > 0
-    assert "Feature styles were mixed in training (MixStyle, probability 0.5" in (output_dir / "README.md").read_text()
-
-
-def test_a_slower_backbone_trains_and_the_card_says_so(kaggle_folder, tmp_path):
-    output_dir = tmp_path / "model"
-    results = train_hf.main(["--dataset_name", str(kaggle_folder), "--output_dir", str(output_dir), *TINY_RUN,
-                             "--backbone_learning_rate_factor", "0.2"])
-    assert results["train_images"] > 0
-    assert "backbone trained at 0.2 times the classifier head's learning rate" in (output_dir / "README.md").read_text()
+    assert card_text in (output_dir / "README.md").read_text()
 
 
 @pytest.fixture(scope="module")

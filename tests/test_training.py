@@ -290,7 +290,8 @@ def test_the_backbone_learns_at_its_share_of_the_heads_rate_in_every_weight_deca
     backbone = {id(weight) for weight in model.base_model.parameters()}
     grouped = [id(weight) for group in optimizer.param_groups for weight in group["params"]]
     assert sorted(grouped) == sorted(id(weight) for weight in model.parameters())  # each weight once, none lost
-    rates = {(group["weight_decay"], id(group["params"][0]) in backbone): group["lr"] for group in optimizer.param_groups}
+    rates = {(group["weight_decay"], id(group["params"][0]) in backbone): group["lr"]
+             for group in optimizer.param_groups}
     for group in optimizer.param_groups:  # a group is all backbone or all head
         assert len({id(weight) in backbone for weight in group["params"]}) == 1
     assert rates == pytest.approx({(0.05, False): 1e-3, (0.05, True): 2e-4, (0.0, False): 1e-3, (0.0, True): 2e-4})
