@@ -41,7 +41,8 @@ from brain_tumor.modeling import (PRESETS, build_from_checkpoint, build_from_con
                                   shift_class_logit)
 from brain_tumor.recipe import collection_name, load_splits, make_recipe, read_file_list, save_recipe
 from brain_tumor.splits import HELD_OUT_TWINS
-from brain_tumor.training import BrainTumorTrainer, WeightAveraging, frozen_backbone
+from brain_tumor.training import (BrainTumorTrainer, WeightAveraging, check_backbone_learning_rate_factor,
+                                  frozen_backbone)
 from brain_tumor.transforms import collate, make_eval_transform, make_train_transform
 from brain_tumor.transplant import LesionBank, label_shift_offset
 
@@ -227,9 +228,7 @@ class BrainTumorTrainingArguments(TrainingArguments):
             raise ValueError(f"--linear_probe_epochs must be 0 or more, got {self.linear_probe_epochs}.")
         if not 0 <= self.style_mixing <= 1:
             raise ValueError(f"--style_mixing must be a probability from 0 to 1, got {self.style_mixing}.")
-        if not 0 < self.backbone_learning_rate_factor <= 1:
-            raise ValueError("--backbone_learning_rate_factor must be above 0 and at most 1, got "
-                             f"{self.backbone_learning_rate_factor}.")
+        check_backbone_learning_rate_factor(self.backbone_learning_rate_factor, "--backbone_learning_rate_factor")
         if self.weight_average_from is not None and not 0 <= self.weight_average_from < 1:
             raise ValueError(f"--weight_average_from must be a share from 0 to below 1, got {self.weight_average_from}.")
 

@@ -97,6 +97,12 @@ def frozen_backbone(model):
             norm.momentum = momentum
 
 
+def check_backbone_learning_rate_factor(factor: float, name: str = "the backbone's learning-rate factor") -> None:
+    """The one range rule for the factor, for the Trainer and for train_hf's early check of its flag."""
+    if not 0 < factor <= 1:
+        raise ValueError(f"{name} must be above 0 and at most 1, got {factor}.")
+
+
 def scale_backbone_learning_rate(optimizer: torch.optim.Optimizer, model, factor: float) -> None:
     """Split each of the optimizer's parameter groups (the Trainer's weight-decay groups) into head and backbone,
     the backbone's learning rate multiplied by `factor`. Called before any step, so no optimizer state is lost; the
@@ -119,9 +125,7 @@ class BrainTumorTrainer(Trainer):
 
     def __init__(self, *args, mask_loss_weight: float = 0.0, style_mixing_probability: float = 0.0,
                  backbone_learning_rate_factor: float = 1.0, **kwargs):
-        if not 0 < backbone_learning_rate_factor <= 1:
-            raise ValueError("the backbone's learning-rate factor must be above 0 and at most 1, got "
-                             f"{backbone_learning_rate_factor}.")
+        check_backbone_learning_rate_factor(backbone_learning_rate_factor)
         super().__init__(*args, **kwargs)
         self.mask_loss_weight = mask_loss_weight
         self.style_mixing_probability = style_mixing_probability
