@@ -11,6 +11,7 @@ from brain_tumor import checks
 from brain_tumor.checks import (
     DEFAULT_CHECKS,
     feature_distance_reasons,
+    feature_scores,
     fit_feature_distance,
     fit_image_statistics,
     fit_tumour_threshold,
@@ -111,6 +112,16 @@ def test_feature_distance_accepts_in_distribution_and_refuses_far_points():
     refused = [feature_distance_reasons(x[None], fitted) for x in far]
     assert all(refused)
     assert "far from those of every training scan" in refused[0][0]
+
+
+def test_feature_distance_fits_classes_with_no_spread_at_all():
+    # Each class one image seen three times (tiny test fits): no within-class variance, yet the
+    # covariance stays invertible and every score finite.
+    points = np.random.default_rng(0).normal(size=(4, 16))
+    train, labels = np.repeat(points, 3, axis=0), np.repeat(np.arange(4), 3)
+    fitted = fit_feature_distance(train, labels, train)
+    assert np.isfinite(fitted["precision"]).all()
+    assert all(np.isfinite(score).all() for score in feature_scores(points, fitted))
 
 
 def test_feature_distance_off_when_not_fitted():

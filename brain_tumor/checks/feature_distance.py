@@ -38,7 +38,9 @@ def fit_feature_distance(
     cov = within.T @ within / max(1, len(z) - len(classes))
     # Shrink towards a scaled identity: small classes give noisy covariances and some
     # directions may have (near) zero variance; 1% of the mean variance keeps the inverse sane.
-    cov += 0.01 * np.trace(cov) / k * np.eye(k)
+    # The floor covers the degenerate case of no within-class spread at all (each class one
+    # repeated image), where 1% of nothing would leave the matrix singular.
+    cov += max(0.01 * np.trace(cov) / k, 1e-6) * np.eye(k)
     fitted = {
         "centre": centre.tolist(),
         "components": components.tolist(),
