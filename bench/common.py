@@ -87,6 +87,9 @@ def predictor_factories(args) -> list:
             raise SystemExit(f"--model {folder!r} is not a model folder (no config.json); pass a folder "
                              "written by train_hf.py or save_pretrained, e.g. --model runs/smoke.")
     factories = [partial(PipelinePredictor, folder, name) for folder, name in zip(folders, model_names(folders))]
+    if getattr(args, "channels_last_too", False):  # latency_rounds.py: each model also with NHWC weights
+        factories += [partial(PipelinePredictor, folder, f"{name} (channels last)", channels_last=True)
+                      for folder, name in zip(folders, model_names(folders))]
     return factories + ([DetectTumorPredictor] if args.peer else [])
 
 

@@ -9,6 +9,7 @@ R rounds of C single calls each (the same files, in the same order, as compare.p
 the order of the models reversed every other round, so slow drift falls on all of them alike.
 For each model: its p50 in every round and the median of those p50s; for each model after the
 first (the reference): in how many rounds it was faster, with an exact two-sided sign test.
+`--channels_last_too` also times each model with its weights channels last, as the app holds them.
 It prints the figures and writes bench/results/<output_name>.md and .json; it decides nothing.
 """
 
@@ -94,12 +95,15 @@ def main(argv=None) -> None:
     parser.add_argument("--rounds", type=int, default=15, help="rounds; each times every model once")
     parser.add_argument("--calls", type=int, default=100, help="timed single-image calls per model and round")
     parser.add_argument("--warmup_calls", type=int, default=10, help="untimed calls per model before each round's")
+    parser.add_argument("--channels_last_too", action="store_true",
+                        help="also time each model with its weights channels last (NHWC), as the app holds them")
     args = parser.parse_args(argv)
     if args.peer:
         raise SystemExit("--peer is not measured here: an idle onnxruntime thread pool held beside the other "
                          "models would slow them; compare the peer with bench/compare.py --peer.")
-    if not args.model or len(args.model) < 2:
-        raise SystemExit("give two or more --model folders: the first is the reference the others are timed against")
+    if not args.model or len(args.model) < (1 if args.channels_last_too else 2):
+        raise SystemExit("give two or more --model folders (or one with --channels_last_too): the first is the "
+                         "reference the others are timed against")
     if args.rounds < 1 or args.calls < 1:
         raise SystemExit("--rounds and --calls must be at least 1")
 

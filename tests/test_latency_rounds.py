@@ -3,10 +3,12 @@
 import json
 
 import pytest
+import torch
 from helpers_models import save_tiny_model
 from scipy.stats import binomtest
 
 import bench.common
+from bench.predictors import PipelinePredictor
 from bench.latency_rounds import main, round_order, summarize
 
 
@@ -38,6 +40,19 @@ def test_a_run_on_two_tiny_models_writes_every_round(tmp_path, kaggle_folder, mo
     second_entry = payload["models"]["second"]
     assert second_entry["rounds_faster"] + second_entry["rounds_slower"] <= 3
     assert "Each round's p50" in (tmp_path / "results" / "rounds.md").read_text()
+
+
+def test_one_model_is_timed_against_itself_with_channels_last_weights(tmp_path, kaggle_folder, monkeypatch):
+    monkeypatch.setattr(bench.common, "RESULTS_DIR", tmp_path / "results")
+    folder = save_tiny_model(tmp_path / "tiny", arch="mobilenet_v2", seed=0)
+    main(["--model", folder, "--channels_last_too", "--dataset", str(kaggle_folder), "--rounds", "2",
+          "--calls", "2", "--warmup_calls", "1", "--output_name", "layouts"])
+    payload = json.loads((tmp_path / "results" / "layouts.json").read_text())
+    assert payload["reference"] == "tiny" and list(payload["models"]) == ["tiny", "tiny (channels last)"]
+    assert len(payload["models"]["tiny (channels last)"]["p50_per_round"]) == 2
+    convolutions = [w for w in PipelinePredictor(folder, "tiny", channels_last=True).pipe.model.parameters()
+                    if w.dim() == 4]
+    assert convolutions and all(w.is_contiguous(memory_format=torch.channels_last) for w in convolutions)
 
 
 def test_one_model_or_the_peer_is_refused(kaggle_folder):
