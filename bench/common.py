@@ -79,16 +79,18 @@ def predictor_factories(args) -> list:
     a model held in memory (an idle onnxruntime thread pool above all) would slow the next one."""
     from functools import partial
 
-    from bench.predictors import DetectTumorPredictor, PipelinePredictor
+    from bench.predictors import AppRequestPredictor, DetectTumorPredictor, PipelinePredictor
 
     folders = args.model or [DEFAULT_MODEL]
     for folder in folders:
         if not (Path(folder) / "config.json").is_file():
             raise SystemExit(f"--model {folder!r} is not a model folder (no config.json); pass a folder "
                              "written by train_hf.py or save_pretrained, e.g. --model runs/smoke.")
-    factories = [partial(PipelinePredictor, folder, name) for folder, name in zip(folders, model_names(folders))]
-    if getattr(args, "channels_last_too", False):  # latency_rounds.py: each model also with NHWC weights
-        factories += [partial(PipelinePredictor, folder, f"{name} (channels last)", channels_last=True)
+    # latency_rounds.py may time the app's whole request instead, and each model also with NHWC weights.
+    predictor = AppRequestPredictor if getattr(args, "full_request", False) else PipelinePredictor
+    factories = [partial(predictor, folder, name) for folder, name in zip(folders, model_names(folders))]
+    if getattr(args, "channels_last_too", False):
+        factories += [partial(predictor, folder, f"{name} (channels last)", channels_last=True)
                       for folder, name in zip(folders, model_names(folders))]
     return factories + ([DetectTumorPredictor] if args.peer else [])
 

