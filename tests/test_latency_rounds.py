@@ -8,8 +8,8 @@ from helpers_models import save_tiny_model
 from scipy.stats import binomtest
 
 import bench.common
-from bench.predictors import AppRequestPredictor, PipelinePredictor
 from bench.latency_rounds import main, round_order, summarize
+from bench.predictors import AppRequestPredictor, PipelinePredictor
 
 
 def test_the_order_of_the_models_reverses_every_other_round():
@@ -48,7 +48,8 @@ def test_one_model_is_timed_against_itself_with_channels_last_weights(tmp_path, 
     monkeypatch.setattr(bench.common, "RESULTS_DIR", tmp_path / "results")
     folder = save_tiny_model(tmp_path / "tiny", arch="mobilenet_v2", seed=0)
     main(["--model", folder, "--channels_last_too", "--dataset", str(kaggle_folder), "--rounds", "2",
-          "--calls", "2", "--warmup_calls", "1", "--output_name", "layouts"] + (["--full_request"] if full_request else []))
+          "--calls", "2", "--warmup_calls", "1", "--output_name", "layouts"]
+         + (["--full_request"] if full_request else []))
     payload = json.loads((tmp_path / "results" / "layouts.json").read_text())
     assert payload["reference"] == "tiny" and list(payload["models"]) == ["tiny", "tiny (channels last)"]
     assert len(payload["models"]["tiny (channels last)"]["p50_per_round"]) == 2
