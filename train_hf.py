@@ -37,8 +37,8 @@ from brain_tumor.evaluation import compute_metrics, evaluate_groups
 from brain_tumor.fit_checks import fit_checks_on_splits
 from brain_tumor.labels import CLASS_NAMES, NOTUMOR_ID
 from brain_tumor.metrics import classification_metrics, expected_calibration_error, save_confusion_matrix
-from brain_tumor.modeling import (PRESETS, build_from_checkpoint, build_from_config, fold_temperature,
-                                  shift_class_logit)
+from brain_tumor.modeling import (PRESETS, build_from_checkpoint, build_from_config, channels_last,
+                                  fold_temperature, shift_class_logit)
 from brain_tumor.recipe import collection_name, load_splits, make_recipe, read_file_list, save_recipe
 from brain_tumor.splits import HELD_OUT_TWINS
 from brain_tumor.training import (BrainTumorTrainer, WeightAveraging, check_backbone_learning_rate_factor,
@@ -217,6 +217,10 @@ class BrainTumorTrainingArguments(TrainingArguments):
     backbone_learning_rate_factor: float = field(default=1.0, metadata={
         "help": "The backbone's learning rate as a share of --learning_rate, the classifier head's (e.g. 0.2: the "
                 "pretrained layers move at a fifth of the head's rate; the same schedule scales both). 1: one rate."})
+    channels_last: bool = field(default=False, metadata={
+        "help": "Hold the model's convolution weights channels last (NHWC) while training: the same arithmetic to "
+                "float rounding, and on our 2-core CPU a step of the symmetric-padding MobileNetV2 at batch 64 took "
+                "2.3 s against 5.3 s (bench/train_step_layout.py). The saved model is stored as usual."})
     weight_average_from: float | None = field(default=None, metadata={
         "help": "Share of the optimizer steps after which the weights (and batch-norm statistics) are averaged after "
                 "every step; the average, not the best checkpoint, is served (dense SWA, as SWAD). E.g. 0.5: the "
@@ -295,6 +299,9 @@ def main(argv=None) -> dict:
     else:
         model, image_processor = build_from_checkpoint(model_args.model_name_or_path, model_args.cache_dir,
                                                          model_args.image_size, model_args.config_overrides)
+
+    if training_args.channels_last:
+        channels_last(model)
 
     augmentations = check_augmentations(data_args.augmentations or DEFAULT_AUGMENTATIONS)
     # with_transform returns new views: `splits` itself stays raw for the checks fitted below.

@@ -219,6 +219,17 @@ def test_a_training_only_option_trains_and_the_card_says_so(kaggle_folder, tmp_p
     assert card_text in (output_dir / "README.md").read_text()
 
 
+def test_channels_last_training_saves_a_model_pipeline_loads(kaggle_folder, tmp_path):
+    from transformers import pipeline
+
+    output_dir = tmp_path / "model"
+    results = train_hf.main(["--dataset_name", str(kaggle_folder), "--output_dir", str(output_dir), *TINY_RUN,
+                             "--channels_last", "True"])
+    assert results["train_images"] > 0
+    scores = pipeline("image-classification", model=str(output_dir))(str(next(kaggle_folder.rglob("*.jpg"))))
+    assert sum(row["score"] for row in scores) == pytest.approx(1.0, abs=1e-5)
+
+
 @pytest.fixture(scope="module")
 def averaged_run(kaggle_folder, tmp_path_factory):
     output_dir = tmp_path_factory.mktemp("averaged") / "model"
