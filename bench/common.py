@@ -88,10 +88,11 @@ def predictor_factories(args) -> list:
                              "written by train_hf.py or save_pretrained, e.g. --model runs/smoke.")
     # latency_rounds.py may time the app's whole request instead, and each model also with NHWC weights.
     predictor = AppRequestPredictor if getattr(args, "full_request", False) else PipelinePredictor
-    factories = [partial(predictor, folder, name) for folder, name in zip(folders, model_names(folders))]
+    named = list(zip(folders, model_names(folders)))
+    factories = [partial(predictor, folder, name) for folder, name in named]
     if getattr(args, "channels_last_too", False):
         factories += [partial(predictor, folder, f"{name} (channels last)", channels_last=True)
-                      for folder, name in zip(folders, model_names(folders))]
+                      for folder, name in named]
     return factories + ([DetectTumorPredictor] if args.peer else [])
 
 

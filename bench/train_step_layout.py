@@ -43,6 +43,7 @@ def main(argv=None) -> None:
     import torch
     from transformers import AutoImageProcessor, AutoModelForImageClassification
 
+    from brain_tumor.modeling import channels_last
     from brain_tumor.transforms import processor_size
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
@@ -64,7 +65,10 @@ def main(argv=None) -> None:
     seconds = {layout: [] for layout in LAYOUTS}
     for round_index in range(args.rounds):
         for layout in round_order(list(LAYOUTS), round_index):
-            model.to(memory_format=torch.channels_last if layout == "channels last" else torch.contiguous_format)
+            if layout == "channels last":  # the very call train_hf.py --channels_last makes
+                channels_last(model)
+            else:
+                model.to(memory_format=torch.contiguous_format)
             seconds[layout].append(median_step_seconds(model, optimizer, pixels, labels, args.steps))
         print(f"round {round_index + 1}: " + ", ".join(f"{k} {v[-1]:.3f} s" for k, v in seconds.items()), flush=True)
 
