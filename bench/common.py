@@ -86,13 +86,16 @@ def predictor_factories(args) -> list:
         if not (Path(folder) / "config.json").is_file():
             raise SystemExit(f"--model {folder!r} is not a model folder (no config.json); pass a folder "
                              "written by train_hf.py or save_pretrained, e.g. --model runs/smoke.")
-    # latency_rounds.py may time the app's whole request instead, and each model also with NHWC weights.
+    # latency_rounds.py may time the app's whole request instead, and each model also as the app holds it.
     predictor = AppRequestPredictor if getattr(args, "full_request", False) else PipelinePredictor
     named = list(zip(folders, model_names(folders)))
     factories = [partial(predictor, folder, name) for folder, name in named]
     if getattr(args, "channels_last_too", False):
         factories += [partial(predictor, folder, f"{name} (channels last)", channels_last=True)
                       for folder, name in named]
+    if getattr(args, "folded_too", False):
+        factories += [partial(predictor, folder, f"{name} (batch norm folded, channels last)", channels_last=True,
+                              fold_batch_norm=True) for folder, name in named]
     return factories + ([DetectTumorPredictor] if args.peer else [])
 
 

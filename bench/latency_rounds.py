@@ -9,7 +9,8 @@ R rounds of C single calls each (the same files, in the same order, as compare.p
 the order of the models reversed every other round, so slow drift falls on all of them alike.
 For each model: its p50 in every round and the median of those p50s; for each model after the
 first (the reference): in how many rounds it was faster, with an exact two-sided sign test.
-`--channels_last_too` also times each model with its weights channels last, as the app holds them;
+`--channels_last_too` also times each model with its weights channels last; `--folded_too` with its
+batch norms folded into the convolutions as well, as the app holds it;
 `--full_request` times the app's whole request (checks and heat map) instead of `pipeline()`.
 It prints the figures and writes bench/results/<output_name>.md and .json; it decides nothing.
 """
@@ -100,6 +101,9 @@ def main(argv=None) -> None:
     parser.add_argument("--warmup_calls", type=int, default=10, help="untimed calls per model before each round's")
     parser.add_argument("--channels_last_too", action="store_true",
                         help="also time each model with its weights channels last (NHWC), as the app holds them")
+    parser.add_argument("--folded_too", action="store_true",
+                        help="also time each model with its batch norms folded and its weights channels last, as "
+                             "the app holds it (modeling.prepare_for_cpu_inference)")
     parser.add_argument("--full_request", action="store_true",
                         help="time the app's whole request (Predictor.predict: checks and heat map) instead of "
                              "pipeline()")
@@ -107,9 +111,9 @@ def main(argv=None) -> None:
     if args.peer:
         raise SystemExit("--peer is not measured here: an idle onnxruntime thread pool held beside the other "
                          "models would slow them; compare the peer with bench/compare.py --peer.")
-    if not args.model or len(args.model) < (1 if args.channels_last_too else 2):
-        raise SystemExit("give two or more --model folders (or one with --channels_last_too): the first is the "
-                         "reference the others are timed against")
+    if not args.model or len(args.model) < (1 if args.channels_last_too or args.folded_too else 2):
+        raise SystemExit("give two or more --model folders (or one with --channels_last_too or --folded_too): "
+                         "the first is the reference the others are timed against")
     if args.rounds < 1 or args.calls < 1:
         raise SystemExit("--rounds and --calls must be at least 1")
 

@@ -8,7 +8,7 @@ a latency figure is "file on disk to probabilities", the way a user of that mode
 
 - `PipelinePredictor`: any folder the project writes, through `pipeline("image-classification")`,
   exactly as users call it (the model's own image processor; softmax over all four classes);
-  optionally with the weights channels last, as the app holds them.
+  optionally with the weights channels last and the batch norms folded, as the app holds them.
 - `AppRequestPredictor`: one request to the app (`brain_tumor.Predictor.predict`, checks and heat
   map included), for latency only.
 - `DetectTumorPredictor`: the public peer, PyPI `detect-tumor` 0.1.1 (a VGG16 exported to ONNX,
@@ -34,13 +34,16 @@ def folder_size_mb(folder: Path) -> float:
 
 
 class PipelinePredictor:
-    def __init__(self, folder: str, name: str, channels_last: bool = False):
+    def __init__(self, folder: str, name: str, channels_last: bool = False, fold_batch_norm: bool = False):
         from transformers import pipeline
 
         from brain_tumor.modeling import channels_last as to_channels_last
+        from brain_tumor.modeling import fold_batch_norms
 
         self.name, self.source = name, str(folder)
         self.pipe = pipeline("image-classification", model=str(folder))
+        if fold_batch_norm:  # what the app does, with the next
+            fold_batch_norms(self.pipe.model)
         if channels_last:  # what the app does; a pipeline() user does it with one line
             to_channels_last(self.pipe.model)
         self.top_k = self.pipe.model.config.num_labels  # all classes, not the default top 5
@@ -65,18 +68,21 @@ class PipelinePredictor:
 
 class AppRequestPredictor:
     """What one request to the app costs: `Predictor.predict` on a file, with the checks and the
-    heat map (the default saliency method), on the CPU. The app holds the weights channels last;
-    `channels_last=False` puts them back in PyTorch's default order, to compare. Single calls only."""
+    heat map (the default saliency method), on the CPU. The app holds the weights channels last with
+    the batch norms folded (`modeling.prepare_for_cpu_inference`); the flags pick either or neither,
+    to compare. Single calls only."""
 
-    def __init__(self, folder: str, name: str, channels_last: bool = False):
-        import torch
-
+    def __init__(self, folder: str, name: str, channels_last: bool = False, fold_batch_norm: bool = False):
         from brain_tumor.inference import Predictor
+        from brain_tumor.modeling import channels_last as to_channels_last
+        from brain_tumor.modeling import fold_batch_norms
 
         self.name, self.source = name, str(folder)
-        self.predictor = Predictor.from_pretrained(str(folder), device="cpu")
-        if not channels_last:
-            self.predictor.model.to(memory_format=torch.contiguous_format)
+        self.predictor = Predictor.from_pretrained(str(folder), device="cpu", prepare_for_cpu=False)
+        if fold_batch_norm:
+            fold_batch_norms(self.predictor.model)
+        if channels_last:
+            to_channels_last(self.predictor.model)
         self.size_mb = folder_size_mb(Path(folder))
 
     def predict_one(self, image) -> np.ndarray:

@@ -38,7 +38,8 @@ def fit_checks(
     uncertainty thresholds, which need one true class per image to score an answer. The tumour threshold
     reads the validation no-tumour slices only (none for a model without the four classes).
     """
-    predictor = Predictor(model, image_processor, checks={})
+    # The caller's model stays as it is (it is saved after this): the batch norms are not folded.
+    predictor = Predictor(model, image_processor, checks={}, prepare_for_cpu=False)
     train_images, validation_images = list(train_images), list(validation_images)
     train_slices = predictor.slices(train_images)  # decoded once: the features and the image statistics read them
     train = predictor.forward_many(train_slices, batch_size=batch_size)

@@ -18,7 +18,7 @@ from PIL import Image
 from . import checks as checks_lib
 from .imaging import LoadedScan, _to_gray_or_rgb, load_slice
 from .labels import CLASS_NAMES, DESCRIPTIONS, TUMOR_CLASSES, canonical_label
-from .modeling import ModelLoadError, channels_last, load_error_message
+from .modeling import ModelLoadError, load_error_message, prepare_for_cpu_inference
 from .overlay import overlay_heatmap
 from .saliency import DEFAULT_METHOD, SaliencyMethod, saliency_maps
 from .slice_geometry import probe_geometry, to_slice
@@ -67,11 +67,13 @@ class Predictor:
     """
 
     def __init__(self, model, image_processor, checks: dict | None = None, device: str | None = None,
-                 saliency_method: str = DEFAULT_METHOD):
+                 saliency_method: str = DEFAULT_METHOD, prepare_for_cpu: bool = True):
         self.device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
         self.model = model.to(self.device).eval()
-        if self.device.type == "cpu":  # the same answers, sooner on a CPU (measured there only)
-            channels_last(self.model)
+        if prepare_for_cpu and self.device.type == "cpu":
+            # The same answers, sooner on a CPU (measured there only). The model is changed in
+            # place; `prepare_for_cpu=False` keeps it as saved, for benchmarks that compare both.
+            prepare_for_cpu_inference(self.model)
         self.image_processor = image_processor
         config = model.config
         self.labels = [str(config.id2label[i]) for i in range(config.num_labels)]

@@ -161,6 +161,46 @@ def channels_last(model: nn.Module) -> nn.Module:
     return model.to(memory_format=torch.channels_last)
 
 
+# (convolution, batch norm) attribute pairs that transformers' vision models run back to back, with
+# nothing between, in one module's forward (read in transformers 5.24): the ResNet and MobileNetV2
+# conv layers and ResNet's shortcut; EfficientNet's stem, expansion, depthwise, projection and top.
+# ConvNeXt has no batch norm, so it passes through unchanged.
+CONVOLUTION_THEN_BATCH_NORM = (("convolution", "normalization"), ("convolution", "batchnorm"),
+                               ("expand_conv", "expand_bn"), ("depthwise_conv", "depthwise_norm"),
+                               ("project_conv", "project_bn"), ("top_conv", "top_bn"))
+
+
+def fold_batch_norms(model: nn.Module) -> nn.Module:
+    """Fold each eval-mode batch norm into the convolution before it, for inference only.
+
+    In eval mode a batch norm is a fixed per-channel scale and shift, so PyTorch's
+    `fuse_conv_bn_eval` can move it into the convolution's weights and bias: one pass over each
+    feature map fewer, the same answers to float rounding. The model can no longer be trained or
+    saved as its architecture, so only the app's `Predictor` (and benchmarks) do this.
+    """
+    from torch.nn.utils.fusion import fuse_conv_bn_eval
+
+    if model.training:
+        raise ValueError("fold_batch_norms needs a model in eval mode: training uses the batch statistics")
+    for module in list(model.modules()):
+        for convolution_name, norm_name in CONVOLUTION_THEN_BATCH_NORM:
+            convolution, norm = getattr(module, convolution_name, None), getattr(module, norm_name, None)
+            if (isinstance(convolution, nn.Conv2d) and isinstance(norm, nn.BatchNorm2d)
+                    and norm.track_running_stats):
+                setattr(module, convolution_name, fuse_conv_bn_eval(convolution, norm))
+                setattr(module, norm_name, nn.Identity())  # ResNet calls it unconditionally
+    return model
+
+
+def prepare_for_cpu_inference(model: nn.Module) -> nn.Module:
+    """What the app does to a model it serves on a CPU: batch norms folded, weights channels last.
+
+    Both keep the answers (to float rounding); `bench/latency_rounds.py --channels_last_too
+    --folded_too` times them against the model as saved.
+    """
+    return channels_last(fold_batch_norms(model))
+
+
 def batch_norms(module: nn.Module) -> list[nn.modules.batchnorm._BatchNorm]:
     """Every batch-norm layer inside `module`."""
     return [layer for layer in module.modules() if isinstance(layer, nn.modules.batchnorm._BatchNorm)]

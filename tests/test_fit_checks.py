@@ -17,7 +17,10 @@ def test_fitted_checks_saved_beside_the_model_are_the_ones_predictor_uses(tmp_pa
     model, processor = build_tiny_model("resnet")
     images = [Image.open(p) for p in EXAMPLES] * 6
     labels = [p.name.split("_")[0] for p in EXAMPLES] * 6
+    saved_as = {name: tuple(value.shape) for name, value in model.state_dict().items()}
     fitted = fit_checks(model, processor, images, images[:12], labels[:12], train_labels=labels)
+    # train_hf.py saves the model after fitting its checks: the batch norms must still be there.
+    assert {name: tuple(value.shape) for name, value in model.state_dict().items()} == saved_as
     model.save_pretrained(tmp_path)
     processor.save_pretrained(tmp_path)
     save_checks(fitted, tmp_path)

@@ -54,22 +54,43 @@ def test_predict_probabilities_and_heatmap(model_dirs, arch):
 
 
 @pytest.mark.parametrize("arch", ["resnet", "convnext", "mobilenet_v2"])
-def test_channels_last_weights_give_the_same_answers_and_maps(model_dirs, arch):
+def test_the_cpu_preparation_gives_the_same_answers_and_maps(tmp_path, arch):
     import torch
 
     from brain_tumor.saliency import all_methods
 
-    predictor = Predictor.from_pretrained(model_dirs[arch], device="cpu")
-    convolutions = [w for w in predictor.model.parameters() if w.dim() == 4]
+    model, processor = build_tiny_model(arch)
+    generator = torch.Generator().manual_seed(0)
+    for norm in (m for m in model.modules() if isinstance(m, torch.nn.BatchNorm2d)):
+        # Trained-looking statistics, so that folding them into the convolutions changes the weights.
+        for tensor, low, high in ((norm.running_mean, -0.5, 0.5), (norm.running_var, 0.5, 2.0),
+                                  (norm.weight.data, 0.5, 1.5), (norm.bias.data, -0.3, 0.3)):
+            tensor.copy_(low + (high - low) * torch.rand(tensor.shape, generator=generator))
+    model.save_pretrained(tmp_path)
+    processor.save_pretrained(tmp_path)
+
+    prepared = Predictor.from_pretrained(str(tmp_path), device="cpu")
+    as_saved = Predictor.from_pretrained(str(tmp_path), device="cpu", prepare_for_cpu=False)
+    convolutions = [w for w in prepared.model.parameters() if w.dim() == 4]
     assert convolutions and all(w.is_contiguous(memory_format=torch.channels_last) for w in convolutions)
+    norms = [type(m) for m in as_saved.model.modules() if isinstance(m, torch.nn.BatchNorm2d)]
+    assert bool(norms) == (arch != "convnext")  # ConvNeXt normalises with layer norm, which stays
+    assert not any(isinstance(m, torch.nn.BatchNorm2d) for m in prepared.model.modules())
     methods = all_methods()
-    fast = predictor.predict(EXAMPLES[0]), predictor.saliency_by_method([EXAMPLES[0]], methods)[0]
-    predictor.model.to(memory_format=torch.contiguous_format)
-    plain = predictor.predict(EXAMPLES[0]), predictor.saliency_by_method([EXAMPLES[0]], methods)[0]
+    fast = prepared.predict(EXAMPLES[0]), prepared.saliency_by_method([EXAMPLES[0]], methods)[0]
+    plain = as_saved.predict(EXAMPLES[0]), as_saved.saliency_by_method([EXAMPLES[0]], methods)[0]
     for label, p in plain[0].probabilities.items():
         assert fast[0].probabilities[label] == pytest.approx(p, abs=1e-5)
     for method in methods:
         np.testing.assert_allclose(fast[1][method], plain[1][method], atol=1e-3, err_msg=method)
+
+
+def test_batch_norms_fold_only_in_eval_mode():
+    from brain_tumor.modeling import fold_batch_norms
+
+    model, _ = build_tiny_model("resnet")
+    with pytest.raises(ValueError, match="eval mode"):
+        fold_batch_norms(model.train())
 
 
 def test_labels_follow_config_not_a_fixed_list(tmp_path):

@@ -43,22 +43,26 @@ def test_a_run_on_two_tiny_models_writes_every_round(tmp_path, kaggle_folder, mo
 
 
 @pytest.mark.parametrize("full_request", [False, True])
-def test_one_model_is_timed_against_itself_with_channels_last_weights(tmp_path, kaggle_folder, monkeypatch,
-                                                                      full_request):
+def test_one_model_is_timed_against_itself_as_the_app_holds_it(tmp_path, kaggle_folder, monkeypatch, full_request):
     monkeypatch.setattr(bench.common, "RESULTS_DIR", tmp_path / "results")
     folder = save_tiny_model(tmp_path / "tiny", arch="mobilenet_v2", seed=0)
-    main(["--model", folder, "--channels_last_too", "--dataset", str(kaggle_folder), "--rounds", "2",
+    main(["--model", folder, "--channels_last_too", "--folded_too", "--dataset", str(kaggle_folder), "--rounds", "2",
           "--calls", "2", "--warmup_calls", "1", "--output_name", "layouts"]
          + (["--full_request"] if full_request else []))
     payload = json.loads((tmp_path / "results" / "layouts.json").read_text())
-    assert payload["reference"] == "tiny" and list(payload["models"]) == ["tiny", "tiny (channels last)"]
-    assert len(payload["models"]["tiny (channels last)"]["p50_per_round"]) == 2
+    folded = "tiny (batch norm folded, channels last)"
+    assert payload["reference"] == "tiny" and list(payload["models"]) == ["tiny", "tiny (channels last)", folded]
+    assert len(payload["models"][folded]["p50_per_round"]) == 2
     assert ("heat map" in (tmp_path / "results" / "layouts.md").read_text()) == full_request
-    predictor = (AppRequestPredictor if full_request else PipelinePredictor)(folder, "tiny", channels_last=True)
-    model = predictor.predictor.model if full_request else predictor.pipe.model
-    convolutions = [w for w in model.parameters() if w.dim() == 4]
-    assert convolutions and all(w.is_contiguous(memory_format=torch.channels_last) for w in convolutions)
-    assert predictor.predict_one(str(next(kaggle_folder.rglob("*.jpg")))).sum() == pytest.approx(1.0, abs=1e-5)
+    kind = AppRequestPredictor if full_request else PipelinePredictor
+    for channels_last, fold in [(False, False), (True, False), (True, True)]:
+        predictor = kind(folder, "tiny", channels_last=channels_last, fold_batch_norm=fold)
+        model = predictor.predictor.model if full_request else predictor.pipe.model
+        convolutions = [w for w in model.parameters() if w.dim() == 4]
+        layout = torch.channels_last if channels_last else torch.contiguous_format
+        assert convolutions and all(w.is_contiguous(memory_format=layout) for w in convolutions)
+        assert any(isinstance(m, torch.nn.BatchNorm2d) for m in model.modules()) != fold
+        assert predictor.predict_one(str(next(kaggle_folder.rglob("*.jpg")))).sum() == pytest.approx(1.0, abs=1e-5)
 
 
 def test_one_model_or_the_peer_is_refused(kaggle_folder):
