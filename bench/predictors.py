@@ -42,7 +42,7 @@ class PipelinePredictor:
 
         self.name, self.source = name, str(folder)
         self.pipe = pipeline("image-classification", model=str(folder))
-        if fold_batch_norm:  # what the app does, with the next
+        if fold_batch_norm:  # what the app does before the next step (a pipeline() user needs brain_tumor for it)
             fold_batch_norms(self.pipe.model)
         if channels_last:  # what the app does; a pipeline() user does it with one line
             to_channels_last(self.pipe.model)

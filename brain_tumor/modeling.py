@@ -185,8 +185,9 @@ def fold_batch_norms(model: nn.Module) -> nn.Module:
     for module in list(model.modules()):
         for convolution_name, norm_name in CONVOLUTION_THEN_BATCH_NORM:
             convolution, norm = getattr(module, convolution_name, None), getattr(module, norm_name, None)
-            if (isinstance(convolution, nn.Conv2d) and isinstance(norm, nn.BatchNorm2d)
-                    and norm.track_running_stats):
+            # A subclass that changes the forward (BiT's weight standardisation) would undo the folding.
+            plain_convolution = isinstance(convolution, nn.Conv2d) and type(convolution).forward is nn.Conv2d.forward
+            if plain_convolution and isinstance(norm, nn.BatchNorm2d) and norm.track_running_stats:
                 setattr(module, convolution_name, fuse_conv_bn_eval(convolution, norm))
                 setattr(module, norm_name, nn.Identity())  # ResNet calls it unconditionally
     return model
