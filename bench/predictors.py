@@ -33,26 +33,16 @@ def folder_size_mb(folder: Path) -> float:
     return sum(p.stat().st_size for p in files) / 1e6
 
 
-def hold(model, channels_last: bool, fold_batch_norm: bool) -> None:
-    """Change a loaded model's layout in place, as the app does with both flags
-    (`modeling.prepare_for_cpu_inference`): fold first, since folding writes new convolution weights."""
-    from brain_tumor.modeling import channels_last as to_channels_last
-    from brain_tumor.modeling import fold_batch_norms
-
-    if fold_batch_norm:
-        fold_batch_norms(model)
-    if channels_last:
-        to_channels_last(model)
-
-
 class PipelinePredictor:
     def __init__(self, folder: str, name: str, channels_last: bool = False, fold_batch_norm: bool = False):
         from transformers import pipeline
 
+        from brain_tumor.modeling import prepare_for_cpu_inference
+
         self.name, self.source = name, str(folder)
         self.pipe = pipeline("image-classification", model=str(folder))
         # A pipeline() user gets channels last with one torch call; folding needs brain_tumor.
-        hold(self.pipe.model, channels_last, fold_batch_norm)
+        prepare_for_cpu_inference(self.pipe.model, fold_batch_norm, channels_last)
         self.top_k = self.pipe.model.config.num_labels  # all classes, not the default top 5
         # Position of each of the model's labels among CLASS_NAMES, whatever spelling it uses.
         self.columns = {label: CLASS_NAMES.index(canonical_label(label))
@@ -81,10 +71,11 @@ class AppRequestPredictor:
 
     def __init__(self, folder: str, name: str, channels_last: bool = False, fold_batch_norm: bool = False):
         from brain_tumor.inference import Predictor
+        from brain_tumor.modeling import prepare_for_cpu_inference
 
         self.name, self.source = name, str(folder)
         self.predictor = Predictor.from_pretrained(str(folder), device="cpu", prepare_for_cpu=False)
-        hold(self.predictor.model, channels_last, fold_batch_norm)
+        prepare_for_cpu_inference(self.predictor.model, fold_batch_norm, channels_last)
         self.size_mb = folder_size_mb(Path(folder))
 
     def predict_one(self, image) -> np.ndarray:

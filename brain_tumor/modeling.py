@@ -193,14 +193,17 @@ def fold_batch_norms(model: nn.Module) -> nn.Module:
     return model
 
 
-def prepare_for_cpu_inference(model: nn.Module) -> nn.Module:
+def prepare_for_cpu_inference(model: nn.Module, fold_batch_norm: bool = True,
+                              channels_last_weights: bool = True) -> nn.Module:
     """What the app does to a model it serves on a CPU: batch norms folded, weights channels last.
 
-    Both keep the answers (to float rounding). On our 2-core CPU the default model's median p50
-    through `pipeline()` fell from 22.9 ms as saved to 20.3 ms channels last and 17.9 ms with both
-    (2026-12-07, `bench/latency_rounds.py --channels_last_too --folded_too`).
+    Both keep the answers (to float rounding); the flags leave either out, as the benchmarks do
+    (`bench/latency_rounds.py --channels_last_too --folded_too` times each against the model as
+    saved; README, "Batch norms folded"). Folding comes first, since it writes new convolution weights.
     """
-    return channels_last(fold_batch_norms(model))
+    if fold_batch_norm:
+        fold_batch_norms(model)
+    return channels_last(model) if channels_last_weights else model
 
 
 def batch_norms(module: nn.Module) -> list[nn.modules.batchnorm._BatchNorm]:
