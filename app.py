@@ -4,6 +4,8 @@ Model: env BRAIN_TUMOR_MODEL (Hub id or folder), else the embedded model. Visito
 only to the models an operator lists in BRAIN_TUMOR_ALLOWED_MODELS (comma-separated; off when
 unset). API for scripts, declared with gr.api: `/predict` (one file -> {label: probability}) and
 `/analyse` (one file -> label, probabilities, flags, reasons, verdict, slice). Run: `python app.py`.
+The default model is compiled for answering at start (`torch.compile`; BRAIN_TUMOR_COMPILE=0 turns
+it off), which makes the server start later and answer sooner.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from PIL import Image
 
 from brain_tumor import DEFAULT_MODEL
 from brain_tumor.imaging import ACCEPTED, MAX_FILE_BYTES, ScanError, load_slice
-from brain_tumor.model_registry import ModelRegistry, parse_allowed
+from brain_tumor.model_registry import ModelRegistry, parse_allowed, parse_switch
 from brain_tumor.modeling import ModelLoadError
 from brain_tumor.presentation import api_record, heatmap_caption
 from brain_tumor.uploads import UploadReader
@@ -35,7 +37,8 @@ RAW_LABEL = "Raw model output: meaningless here, as this is not a brain MRI slic
 
 # Load once: the default model (pinned in memory) and the names of the allowed others.
 MODELS = ModelRegistry(os.environ.get("BRAIN_TUMOR_MODEL", DEFAULT_MODEL),
-                       parse_allowed(os.environ.get("BRAIN_TUMOR_ALLOWED_MODELS")))
+                       parse_allowed(os.environ.get("BRAIN_TUMOR_ALLOWED_MODELS")),
+                       compile_default=parse_switch(os.environ.get("BRAIN_TUMOR_COMPILE"), default=True))
 
 
 # --- handlers ------------------------------------------------------------------------------------
@@ -189,6 +192,10 @@ UPLOADS = UploadReader(
 demo.queue(default_concurrency_limit=2, max_size=256)
 
 if __name__ == "__main__":
+    # One line for the operator's log: which model serves, and whether compiling it worked.
+    how = (f"not loaded ({MODELS.start_error})" if MODELS.start_error else
+           "compiled for answering" if MODELS.get(None).predictor.compiled else "eager")
+    print(f"Default model {MODELS.default_name}: {how}", flush=True)
     demo.launch(
         server_name=os.environ.get("GRADIO_SERVER_NAME", "0.0.0.0"),
         server_port=int(os.environ.get("GRADIO_SERVER_PORT", "7860")),

@@ -96,6 +96,9 @@ def predictor_factories(args) -> list:
     if getattr(args, "folded_too", False):
         factories += [partial(predictor, folder, f"{name} (batch norm folded, channels last)", channels_last=True,
                               fold_batch_norm=True) for folder, name in named]
+    if getattr(args, "compiled_too", False):
+        factories += [partial(PipelinePredictor, folder, f"{name} (folded, channels last, compiled)",
+                              channels_last=True, fold_batch_norm=True, compile=True) for folder, name in named]
     return factories + ([DetectTumorPredictor] if args.peer else [])
 
 

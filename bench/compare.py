@@ -3,6 +3,7 @@
     python bench/compare.py --model models/brain-tumor-mri-classifier --peer
     python bench/compare.py --model runs/resnet-scratch --model runs/mobilenet-v2-finetuned
     python bench/compare.py --model runs/smoke --peer --limit 20 --latency_calls 20   # quick check
+    python bench/compare.py --peer --compiled_too   # also the default as the app serves its API: compiled
 
 For each model (column): accuracy, macro-F1 and ECE on the official test and on the clean test
 (official test minus images with a training twin), per-class recall on the clean test, single-
@@ -68,7 +69,9 @@ def every_test_file(test_sets: dict) -> list[str]:
 def evaluate(predictor, test_sets: dict, args) -> dict:
     # Predict every file once, batched, and time it.
     paths = every_test_file(test_sets)
-    predictor.predict(paths[:args.batch_size], args.batch_size)  # warm-up
+    # Warm-up on the first batch and on the last, shorter one: a compiled model compiles once per shape.
+    predictor.predict(paths[:args.batch_size], args.batch_size)
+    predictor.predict(paths[-(len(paths) % args.batch_size or args.batch_size):], args.batch_size)
     with Stopwatch() as watch:
         probabilities = dict(zip(paths, predictor.predict(paths, args.batch_size)))
     result = {"source": predictor.source, "size_mb": predictor.size_mb, "batch_size": args.batch_size,
@@ -114,6 +117,9 @@ def main(argv=None) -> None:
     add_common_arguments(parser)
     parser.add_argument("--latency_calls", type=int, default=200, help="timed single-image calls per model")
     parser.add_argument("--warmup_calls", type=int, default=10, help="untimed single-image calls first")
+    parser.add_argument("--compiled_too", action="store_true",
+                        help="also each model with its batch norms folded, channels last and compiled for answering "
+                             "(modeling.COMPILE_FOR_INFERENCE), as the app serves its API")
     args = parser.parse_args(argv)
 
     machine = machine_info()

@@ -10,7 +10,8 @@ the order of the models reversed every other round, so slow drift falls on all o
 For each model: its p50 in every round and the median of those p50s; for each model after the
 first (the reference): in how many rounds it was faster, with an exact two-sided sign test.
 `--channels_last_too` also times each model with its weights channels last; `--folded_too` with its
-batch norms folded into the convolutions as well, as the app holds it;
+batch norms folded into the convolutions as well, as the app holds it; `--compiled_too` folded,
+channels last and compiled for answering (`modeling.COMPILE_FOR_INFERENCE`), as the app answers its API;
 `--full_request` times the app's whole request (checks and heat map) instead of `pipeline()`.
 It prints the figures and writes bench/results/<output_name>.md and .json; it decides nothing.
 """
@@ -104,6 +105,9 @@ def main(argv=None) -> None:
     parser.add_argument("--folded_too", action="store_true",
                         help="also time each model with its batch norms folded and its weights channels last, as "
                              "the app holds it (modeling.prepare_for_cpu_inference)")
+    parser.add_argument("--compiled_too", action="store_true",
+                        help="also time each model folded, channels last and compiled for answering, as the app "
+                             "answers its API (the first call compiles, untimed)")
     parser.add_argument("--full_request", action="store_true",
                         help="time the app's whole request (Predictor.predict: checks and heat map) instead of "
                              "pipeline()")
@@ -111,9 +115,13 @@ def main(argv=None) -> None:
     if args.peer:
         raise SystemExit("--peer is not measured here: an idle onnxruntime thread pool held beside the other "
                          "models would slow them; compare the peer with bench/compare.py --peer.")
-    if not args.model or len(args.model) < (1 if args.channels_last_too or args.folded_too else 2):
-        raise SystemExit("give two or more --model folders (or one with --channels_last_too or --folded_too): "
-                         "the first is the reference the others are timed against")
+    if args.full_request and args.compiled_too:
+        raise SystemExit("--compiled_too times pipeline(): the app's whole request draws the heat map, which runs "
+                         "eager (it needs gradients), so compiling changes nothing there")
+    variants = args.channels_last_too or args.folded_too or args.compiled_too
+    if not args.model or len(args.model) < (1 if variants else 2):
+        raise SystemExit("give two or more --model folders (or one with --channels_last_too, --folded_too or "
+                         "--compiled_too): the first is the reference the others are timed against")
     if args.rounds < 1 or args.calls < 1:
         raise SystemExit("--rounds and --calls must be at least 1")
 

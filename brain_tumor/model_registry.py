@@ -61,20 +61,36 @@ def read_localization(source: str) -> dict | None:
     return figures if isinstance(figures, dict) else None
 
 
-def _load_predictor(source: str):
+def load_predictor(source: str, compile: bool = False):
     from .inference import Predictor
 
-    return Predictor.from_pretrained(source)
+    return Predictor.from_pretrained(source, compile=compile)
+
+
+def parse_switch(value: str | None, default: bool) -> bool:
+    """An on/off environment variable: 0, false, no or off is off; 1, true, yes or on is on; unset, the default."""
+    text = (value or "").strip().lower()
+    if not text:
+        return default
+    if text in ("0", "false", "no", "off"):
+        return False
+    if text in ("1", "true", "yes", "on"):
+        return True
+    raise ValueError(f"Expected one of 0/1, false/true, no/yes, off/on, got {value!r}.")
 
 
 class ModelRegistry:
     """Name -> loaded model, for the default and the allow-listed models only.
 
-    `load` turns a source (Hub id or folder) into a predictor; tests pass a cheap one.
+    `load(source, compile=...)` turns a source (Hub id or folder) into a predictor. With
+    `compile_default`, the default model is compiled for answering as the server starts (tens of
+    seconds once, then every answer without a heat map sooner); a model a visitor switches to is
+    served eager, since compiling it would keep that visitor waiting.
     """
 
-    def __init__(self, default: str, allowed=(), keep: int = 2, load: Callable[[str], object] = _load_predictor):
-        self._load, self.keep = load, keep
+    def __init__(self, default: str, allowed=(), keep: int = 2, load: Callable[..., object] = load_predictor,
+                 compile_default: bool = False):
+        self._load, self.keep, self.compile_default = load, keep, compile_default
         self.sources: dict[str, str] = {}  # public name -> source, the default first
         for source in [default, *allowed]:
             if source in self.sources.values():
@@ -130,7 +146,7 @@ class ModelRegistry:
     def _build(self, name: str) -> ServedModel:
         source = self.sources[name]
         try:
-            predictor = self._load(source)
+            predictor = self._load(source, compile=self.compile_default and name == self.default_name)
         except ModelLoadError as error:
             # The detailed message names the source, which may be a server path: log it for the
             # operator, tell the visitor only the public name.

@@ -9,6 +9,9 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+# The app compiles its default model as it starts (tens of seconds); the servers the tests start
+# serve tiny random models, so they skip that; tests/test_inference.py covers the compiled path.
+os.environ.setdefault("BRAIN_TUMOR_COMPILE", "0")
 
 TESTS_DIR = Path(__file__).resolve().parent
 sys.path.insert(0, str(TESTS_DIR))  # for tests/synthetic.py and other test helpers

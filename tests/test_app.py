@@ -150,6 +150,24 @@ def test_100_concurrent_requests_all_answered(server):
     print(f"100 concurrent /predict requests answered in {time.time() - started:.1f} s")
 
 
+def test_a_compiled_server_answers_as_the_eager_one(server, tmp_path_factory):
+    # The same tiny model (same seed) served compiled, as a Space serves its default model; the
+    # module's server runs with BRAIN_TUMOR_COMPILE=0 (tests/conftest.py). Eight requests, two at a
+    # time on the compiled backbone.
+    compiled = start_app(tmp_path_factory, "app-compiled", BRAIN_TUMOR_COMPILE="1")
+    try:
+        eager_answer = _upload_and_call(server.url + "gradio_api", "predict", EXAMPLE)
+        with ThreadPoolExecutor(max_workers=2) as pool:
+            answers = list(pool.map(lambda _: _upload_and_call(compiled.url + "gradio_api", "predict", EXAMPLE),
+                                    range(8)))
+    finally:
+        stop_app(compiled)
+    assert "Default model model: compiled for answering" in compiled.log.read_text()
+    assert "Default model model: eager" in server.log.read_text()
+    for answer in answers:
+        assert answer == pytest.approx(eager_answer, abs=1e-5)
+
+
 def test_uploads_are_not_kept(server, client, tmp_path):
     probe = tmp_path / "privacy_probe_4711.png"
     Image.open(EXAMPLE).save(probe)

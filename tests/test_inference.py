@@ -85,6 +85,38 @@ def test_the_cpu_preparation_gives_the_same_answers_and_maps(tmp_path, arch):
         np.testing.assert_allclose(fast[1][method], plain[1][method], atol=1e-3, err_msg=method)
 
 
+@pytest.mark.parametrize("arch", ["resnet", "mobilenet_v2"])
+def test_a_compiled_predictor_answers_as_the_eager_one_and_keeps_its_heat_map(model_dirs, arch):
+    compiled = Predictor.from_pretrained(model_dirs[arch], device="cpu", compile=True)
+    eager = Predictor.from_pretrained(model_dirs[arch], device="cpu")
+    assert compiled.compiled and not eager.compiled
+    # Answers without a heat map (the app's API, the CLI) come from the compiled backbone ...
+    for fast, plain in zip(compiled.predict_batch(EXAMPLES, batch_size=1), eager.predict_batch(EXAMPLES, batch_size=1)):
+        assert fast.label == plain.label
+        for label, p in plain.probabilities.items():
+            assert fast.probabilities[label] == pytest.approx(p, abs=1e-5)
+    # ... and the heat map, which needs gradients, from the eager model, the same as without compiling.
+    fast, plain = compiled.predict(EXAMPLES[0]), eager.predict(EXAMPLES[0])
+    np.testing.assert_allclose(fast.saliency, plain.saliency, atol=1e-5)
+    assert fast.probabilities == pytest.approx(plain.probabilities, abs=1e-5)
+
+
+def test_a_predictor_whose_compile_fails_serves_eager_and_says_why(model_dirs, monkeypatch, caplog):
+    import brain_tumor.inference as inference
+
+    def no_compiler(module):  # what inductor raises has many types; this stands for any of them
+        def call(**inputs):
+            raise RuntimeError("C++ compiler not found")
+        return call
+
+    monkeypatch.setattr(inference, "compiled_for_inference", no_compiler)
+    with caplog.at_level("WARNING", logger="brain_tumor.inference"):
+        predictor = Predictor.from_pretrained(model_dirs["resnet"], device="cpu", compile=True)
+    assert not predictor.compiled
+    assert "compiling it failed (RuntimeError: C++ compiler not found)" in caplog.text
+    assert sum(predictor.predict(EXAMPLES[0], heatmap=False).probabilities.values()) == pytest.approx(1.0, abs=1e-5)
+
+
 def test_batch_norms_fold_only_in_eval_mode_and_only_into_plain_convolutions():
     import torch
 

@@ -2,6 +2,8 @@
 
 import json
 
+import numpy as np
+
 import pytest
 import torch
 from helpers_models import save_tiny_model
@@ -70,3 +72,19 @@ def test_one_model_or_the_peer_is_refused(kaggle_folder):
         main(["--model", "models/brain-tumor-mri-classifier", "--dataset", str(kaggle_folder)])
     with pytest.raises(SystemExit, match="--peer"):
         main(["--model", "a", "--model", "b", "--peer"])
+
+
+def test_a_model_is_timed_against_itself_compiled_with_the_same_answers(tmp_path, kaggle_folder, monkeypatch):
+    monkeypatch.setattr(bench.common, "RESULTS_DIR", tmp_path / "results")
+    folder = save_tiny_model(tmp_path / "tiny", arch="mobilenet_v2", seed=0)
+    main(["--model", folder, "--compiled_too", "--dataset", str(kaggle_folder), "--rounds", "2", "--calls", "2",
+          "--warmup_calls", "1", "--output_name", "compiled"])
+    payload = json.loads((tmp_path / "results" / "compiled.json").read_text())
+    compiled_name = "tiny (folded, channels last, compiled)"
+    assert list(payload["models"]) == ["tiny", compiled_name]
+    assert len(payload["models"][compiled_name]["p50_per_round"]) == 2
+    image = str(next(kaggle_folder.rglob("*.jpg")))
+    compiled = PipelinePredictor(folder, "c", channels_last=True, fold_batch_norm=True, compile=True)
+    np.testing.assert_allclose(compiled.predict_one(image), PipelinePredictor(folder, "p").predict_one(image), atol=1e-5)
+    with pytest.raises(SystemExit, match="runs eager"):
+        main(["--model", folder, "--compiled_too", "--full_request", "--dataset", str(kaggle_folder)])

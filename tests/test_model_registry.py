@@ -5,7 +5,7 @@ import json
 import pytest
 from helpers_models import save_tiny_model
 
-from brain_tumor.model_registry import ModelNotAllowed, ModelRegistry, parse_allowed, public_name
+from brain_tumor.model_registry import ModelNotAllowed, ModelRegistry, parse_allowed, parse_switch, public_name
 from brain_tumor.modeling import ModelLoadError
 
 
@@ -18,6 +18,21 @@ def folders(tmp_path_factory):
 def test_parse_allowed():
     assert parse_allowed(None) == [] and parse_allowed(" , ") == []
     assert parse_allowed("owner/a, /srv/models/b ,") == ["owner/a", "/srv/models/b"]
+
+
+def test_parse_switch():
+    assert parse_switch(None, default=True) and not parse_switch(" ", default=False)
+    assert not parse_switch("0", default=True) and not parse_switch("Off", default=True)
+    assert parse_switch("yes", default=False) and parse_switch("1", default=False)
+    with pytest.raises(ValueError, match="got 'maybe'"):
+        parse_switch("maybe", default=True)
+
+
+def test_only_the_default_model_is_compiled(folders):
+    registry = ModelRegistry(folders["default"], [folders["a"]], compile_default=True)
+    assert registry.get(None).predictor.compiled  # at start, before any visitor waits
+    assert not registry.get("a").predictor.compiled  # a visitor's switch is not kept waiting
+    assert not ModelRegistry(folders["default"]).get(None).predictor.compiled
 
 
 def test_public_names_hide_folder_paths():
