@@ -97,8 +97,8 @@ def predictor_factories(args) -> list:
         factories += [partial(predictor, folder, f"{name} (batch norm folded, channels last)", channels_last=True,
                               fold_batch_norm=True) for folder, name in named]
     if getattr(args, "compiled_too", False):
-        factories += [partial(PipelinePredictor, folder, f"{name} (folded, channels last, compiled)",
-                              channels_last=True, fold_batch_norm=True, compile=True) for folder, name in named]
+        # As saved, then compiled: a pipeline() user's one line (inductor folds the batch norms itself).
+        factories += [partial(PipelinePredictor, folder, f"{name} (compiled)", compile=True) for folder, name in named]
     return factories + ([DetectTumorPredictor] if args.peer else [])
 
 

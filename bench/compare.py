@@ -3,7 +3,7 @@
     python bench/compare.py --model models/brain-tumor-mri-classifier --peer
     python bench/compare.py --model runs/resnet-scratch --model runs/mobilenet-v2-finetuned
     python bench/compare.py --model runs/smoke --peer --limit 20 --latency_calls 20   # quick check
-    python bench/compare.py --peer --compiled_too   # also the default as the app serves its API: compiled
+    python bench/compare.py --peer --compiled_too   # also each model compiled for answering, in place
 
 For each model (column): accuracy, macro-F1 and ECE on the official test and on the clean test
 (official test minus images with a training twin), per-class recall on the clean test, single-
@@ -118,8 +118,8 @@ def main(argv=None) -> None:
     parser.add_argument("--latency_calls", type=int, default=200, help="timed single-image calls per model")
     parser.add_argument("--warmup_calls", type=int, default=10, help="untimed single-image calls first")
     parser.add_argument("--compiled_too", action="store_true",
-                        help="also each model with its batch norms folded, channels last and compiled for answering "
-                             "(modeling.COMPILE_FOR_INFERENCE), as the app serves its API")
+                        help="also each model as saved, then compiled for answering in place "
+                             "(model.compile(**modeling.COMPILE_FOR_INFERENCE), one line for a pipeline() user)")
     args = parser.parse_args(argv)
 
     machine = machine_info()

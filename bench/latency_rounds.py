@@ -10,8 +10,9 @@ the order of the models reversed every other round, so slow drift falls on all o
 For each model: its p50 in every round and the median of those p50s; for each model after the
 first (the reference): in how many rounds it was faster, with an exact two-sided sign test.
 `--channels_last_too` also times each model with its weights channels last; `--folded_too` with its
-batch norms folded into the convolutions as well, as the app holds it; `--compiled_too` folded,
-channels last and compiled for answering (`modeling.COMPILE_FOR_INFERENCE`), as the app answers its API;
+batch norms folded into the convolutions as well, as the app holds it; `--compiled_too` as saved,
+then compiled for answering in place (`model.compile(**modeling.COMPILE_FOR_INFERENCE)`, one line
+for a pipeline() user; the app's API answers from a compiled backbone too);
 `--full_request` times the app's whole request (checks and heat map) instead of `pipeline()`.
 It prints the figures and writes bench/results/<output_name>.md and .json; it decides nothing.
 """
@@ -106,8 +107,8 @@ def main(argv=None) -> None:
                         help="also time each model with its batch norms folded and its weights channels last, as "
                              "the app holds it (modeling.prepare_for_cpu_inference)")
     parser.add_argument("--compiled_too", action="store_true",
-                        help="also time each model folded, channels last and compiled for answering, as the app "
-                             "answers its API (the first call compiles, untimed)")
+                        help="also time each model as saved, then compiled for answering in place (a pipeline() "
+                             "user's one line; the first call compiles, untimed)")
     parser.add_argument("--full_request", action="store_true",
                         help="time the app's whole request (Predictor.predict: checks and heat map) instead of "
                              "pipeline()")

@@ -80,11 +80,11 @@ def test_a_model_is_timed_against_itself_compiled_with_the_same_answers(tmp_path
     main(["--model", folder, "--compiled_too", "--dataset", str(kaggle_folder), "--rounds", "2", "--calls", "2",
           "--warmup_calls", "1", "--output_name", "compiled"])
     payload = json.loads((tmp_path / "results" / "compiled.json").read_text())
-    compiled_name = "tiny (folded, channels last, compiled)"
+    compiled_name = "tiny (compiled)"
     assert list(payload["models"]) == ["tiny", compiled_name]
     assert len(payload["models"][compiled_name]["p50_per_round"]) == 2
     image = str(next(kaggle_folder.rglob("*.jpg")))
-    compiled = PipelinePredictor(folder, "c", channels_last=True, fold_batch_norm=True, compile=True)
+    compiled = PipelinePredictor(folder, "c", compile=True)
     np.testing.assert_allclose(compiled.predict_one(image), PipelinePredictor(folder, "p").predict_one(image), atol=1e-5)
     with pytest.raises(SystemExit, match="runs eager"):
         main(["--model", folder, "--compiled_too", "--full_request", "--dataset", str(kaggle_folder)])
