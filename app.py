@@ -193,8 +193,9 @@ demo.queue(default_concurrency_limit=2, max_size=256)
 
 if __name__ == "__main__":
     # One line for the operator's log: which model serves, and whether compiling it worked.
-    how = (f"not loaded ({MODELS.start_error})" if MODELS.start_error else
-           "compiled for answering" if MODELS.get(None).predictor.compiled else "eager")
+    served = None if MODELS.start_error else MODELS.get(None).predictor
+    how = (f"not loaded ({MODELS.start_error})" if served is None else
+           f"compiled for answering in {served.compile_seconds:.0f} s" if served.compiled else "eager")
     print(f"Default model {MODELS.default_name}: {how}", flush=True)
     demo.launch(
         server_name=os.environ.get("GRADIO_SERVER_NAME", "0.0.0.0"),

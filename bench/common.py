@@ -86,8 +86,13 @@ def predictor_factories(args) -> list:
         if not (Path(folder) / "config.json").is_file():
             raise SystemExit(f"--model {folder!r} is not a model folder (no config.json); pass a folder "
                              "written by train_hf.py or save_pretrained, e.g. --model runs/smoke.")
-    # latency_rounds.py may time the app's whole request instead, and each model also as the app holds it.
-    predictor = AppRequestPredictor if getattr(args, "full_request", False) else PipelinePredictor
+    # latency_rounds.py may time one of the app's requests instead (the whole one, heat map included, or the
+    # API's), and each model also as the app holds it.
+    api_request = getattr(args, "api_request", False)
+    if getattr(args, "full_request", False) or api_request:
+        predictor = partial(AppRequestPredictor, heatmap=not api_request)
+    else:
+        predictor = PipelinePredictor
     named = list(zip(folders, model_names(folders)))
     factories = [partial(predictor, folder, name) for folder, name in named]
     if getattr(args, "channels_last_too", False):
@@ -97,8 +102,10 @@ def predictor_factories(args) -> list:
         factories += [partial(predictor, folder, f"{name} (batch norm folded, channels last)", channels_last=True,
                               fold_batch_norm=True) for folder, name in named]
     if getattr(args, "compiled_too", False):
-        # As saved, then compiled: a pipeline() user's one line (inductor folds the batch norms itself).
-        factories += [partial(PipelinePredictor, folder, f"{name} (compiled)", compile=True) for folder, name in named]
+        # Through pipeline(): as saved, then compiled, a pipeline() user's one line (inductor folds the batch norms
+        # itself). The app's API: folded, channels last, then compiled, as the app holds its default model.
+        how = "folded, channels last, compiled" if api_request else "compiled"
+        factories += [partial(predictor, folder, f"{name} ({how})", compile=True) for folder, name in named]
     return factories + ([DetectTumorPredictor] if args.peer else [])
 
 

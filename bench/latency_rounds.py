@@ -13,7 +13,9 @@ first (the reference): in how many rounds it was faster, with an exact two-sided
 batch norms folded into the convolutions as well, as the app holds it; `--compiled_too` as saved,
 then compiled for answering in place (`model.compile(**modeling.COMPILE_FOR_INFERENCE)`, one line
 for a pipeline() user; the app's API answers from a compiled backbone too);
-`--full_request` times the app's whole request (checks and heat map) instead of `pipeline()`.
+`--full_request` times the app's whole request (checks and heat map) instead of `pipeline()`, and
+`--api_request` the app's API request (`Predictor.predict` without the heat map, as `/predict` and
+`/analyse` answer, HTTP aside).
 It prints the figures and writes bench/results/<output_name>.md and .json; it decides nothing.
 """
 
@@ -80,7 +82,8 @@ def render(summary: dict, machine: dict, args) -> str:
             lambda m: f"{m['rounds_faster']} / {m['rounds_slower']}"),
         ["sign test p (two-sided)"] + against_reference(lambda m: f"{m['sign_test_p']:.3f}"),
     ]
-    timed_path = "the app's whole request (checks and heat map)" if args.full_request else "`pipeline()`"
+    timed_path = ("the app's whole request (checks and heat map)" if args.full_request else
+                  "the app's API request (checks, no heat map; HTTP aside)" if args.api_request else "`pipeline()`")
     return "\n".join([
         "# Latency in alternating rounds", "",
         f"Command: `python bench/{Path(__file__).name} {' '.join(sys.argv[1:])}`  ",
@@ -112,7 +115,12 @@ def main(argv=None) -> None:
     parser.add_argument("--full_request", action="store_true",
                         help="time the app's whole request (Predictor.predict: checks and heat map) instead of "
                              "pipeline()")
+    parser.add_argument("--api_request", action="store_true",
+                        help="time the app's API request (Predictor.predict without the heat map, as /predict and "
+                             "/analyse answer) instead of pipeline()")
     args = parser.parse_args(argv)
+    if args.full_request and args.api_request:
+        raise SystemExit("give --full_request or --api_request, not both")
     if args.peer:
         raise SystemExit("--peer is not measured here: an idle onnxruntime thread pool held beside the other "
                          "models would slow them; compare the peer with bench/compare.py --peer.")

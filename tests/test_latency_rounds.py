@@ -74,17 +74,30 @@ def test_one_model_or_the_peer_is_refused(kaggle_folder):
         main(["--model", "a", "--model", "b", "--peer"])
 
 
-def test_a_model_is_timed_against_itself_compiled_with_the_same_answers(tmp_path, kaggle_folder, monkeypatch):
+@pytest.mark.parametrize("api_request", [False, True])
+def test_a_model_is_timed_against_itself_compiled_with_the_same_answers(tmp_path, kaggle_folder, monkeypatch,
+                                                                       api_request):
     monkeypatch.setattr(bench.common, "RESULTS_DIR", tmp_path / "results")
     folder = save_tiny_model(tmp_path / "tiny", arch="mobilenet_v2", seed=0)
     main(["--model", folder, "--compiled_too", "--dataset", str(kaggle_folder), "--rounds", "2", "--calls", "2",
-          "--warmup_calls", "1", "--output_name", "compiled"])
+          "--warmup_calls", "1", "--output_name", "compiled"] + (["--api_request"] if api_request else []))
     payload = json.loads((tmp_path / "results" / "compiled.json").read_text())
-    compiled_name = "tiny (compiled)"
+    compiled_name = "tiny (folded, channels last, compiled)" if api_request else "tiny (compiled)"
     assert list(payload["models"]) == ["tiny", compiled_name]
     assert len(payload["models"][compiled_name]["p50_per_round"]) == 2
+    assert ("the app's API request" in (tmp_path / "results" / "compiled.md").read_text()) == api_request
     image = str(next(kaggle_folder.rglob("*.jpg")))
-    compiled = PipelinePredictor(folder, "c", compile=True)
-    np.testing.assert_allclose(compiled.predict_one(image), PipelinePredictor(folder, "p").predict_one(image), atol=1e-5)
+    if api_request:
+        compiled, plain = (AppRequestPredictor(folder, "c", compile=True, heatmap=False),
+                           AppRequestPredictor(folder, "p", heatmap=False))
+        assert compiled.predictor.compiled
+    else:
+        compiled, plain = PipelinePredictor(folder, "c", compile=True), PipelinePredictor(folder, "p")
+    np.testing.assert_allclose(compiled.predict_one(image), plain.predict_one(image), atol=1e-5)
+
+
+def test_compiling_the_heat_map_request_or_timing_two_requests_is_refused(kaggle_folder):
     with pytest.raises(SystemExit, match="runs eager"):
-        main(["--model", folder, "--compiled_too", "--full_request", "--dataset", str(kaggle_folder)])
+        main(["--model", "m", "--compiled_too", "--full_request", "--dataset", str(kaggle_folder)])
+    with pytest.raises(SystemExit, match="not both"):
+        main(["--model", "m", "--api_request", "--full_request", "--dataset", str(kaggle_folder)])
