@@ -29,7 +29,8 @@ RECORD_KEYS = {"label", "probability", "probabilities", "uncertain", "not_mri", 
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
-    server = start_app(tmp_path_factory, "app")
+    # Eager whatever the environment says: the compiled server below is compared with it.
+    server = start_app(tmp_path_factory, "app", BRAIN_TUMOR_COMPILE="0")
     yield server
     stop_app(server)
 
@@ -151,9 +152,8 @@ def test_100_concurrent_requests_all_answered(server):
 
 
 def test_a_compiled_server_answers_as_the_eager_one(server, tmp_path_factory):
-    # The same tiny model (same seed) served compiled, as a Space serves its default model; the
-    # module's server runs with BRAIN_TUMOR_COMPILE=0 (tests/conftest.py). Eight requests, two at a
-    # time on the compiled backbone.
+    # The same tiny model (same seed) served compiled, as a Space serves its default model, against
+    # the module's eager server. Eight requests, two at a time on the compiled backbone.
     compiled = start_app(tmp_path_factory, "app-compiled", BRAIN_TUMOR_COMPILE="1")
     try:
         eager_answer = _upload_and_call(server.url + "gradio_api", "predict", EXAMPLE)
