@@ -20,7 +20,8 @@ from PIL import Image
 from . import checks as checks_lib
 from .imaging import LoadedScan, _to_gray_or_rgb, load_slice
 from .labels import CLASS_NAMES, DESCRIPTIONS, TUMOR_CLASSES, canonical_label
-from .modeling import ModelLoadError, compiled_for_inference, load_error_message, prepare_for_cpu_inference
+from .modeling import (ModelLoadError, classifier_layer, compiled_for_inference, load_error_message,
+                       prepare_for_cpu_inference)
 from .overlay import overlay_heatmap
 from .saliency import DEFAULT_METHOD, SaliencyMethod, saliency_maps
 from .slice_geometry import probe_geometry, to_slice
@@ -94,6 +95,7 @@ class Predictor:
         # the app's concurrent requests and keeps the cache small whatever sizes arrive.
         self._geometry = functools.lru_cache(maxsize=64)(self._probe_geometry)
         self._head_on_pooled = self._head_reads_pooled_features()
+        self._linear_head = self._linear_head_on_final_mean()
         # Only the pooled-feature path reads the backbone alone, so only it has a compiled copy.
         self.compile_seconds: float | None = None  # how long compiling took, when it worked
         self._compiled_backbone = self._compile_backbone() if compile and self._head_on_pooled else None
@@ -134,6 +136,25 @@ class Predictor:
             except (RuntimeError, TypeError, AttributeError):
                 return False
         return got.shape == expected.shape and torch.allclose(got, expected, atol=1e-4, rtol=1e-4)
+
+    def _linear_head_on_final_mean(self) -> torch.nn.Linear | None:
+        """The head's linear layer when logits == it applied to the final map's mean over space (ResNet and
+        MobileNetV2; not ConvNeXt, which normalises the mean first); checked once on a gradient image.
+        Then the heat map's gradients on the final map are known without a backward pass."""
+        if not self._head_on_pooled:
+            return None
+        try:
+            layer = classifier_layer(self.model)
+        except ValueError:
+            return None
+        pixel_values = self._pixel_values([Image.linear_gradient("L")])
+        with torch.inference_mode():
+            final = self.model.base_model(pixel_values=pixel_values).last_hidden_state
+            if final.ndim != 4 or layer.in_features != final.shape[1]:
+                return None
+            expected = self.model(pixel_values=pixel_values).logits
+            got = layer(final.mean(dim=(2, 3)))
+        return layer if torch.allclose(got, expected, atol=1e-4, rtol=1e-4) else None
 
     def _compile_backbone(self):
         """The backbone compiled for answering, after one call that compiles it; None if that fails."""
@@ -189,7 +210,9 @@ class Predictor:
                     logits, pooled, _, _ = self._run(pixel_values)
                 yield scans, logits, pooled, None
                 continue
-            logits, pooled, maps = saliency_maps(lambda pv: self._run(pv, hidden_states=True), pixel_values, methods)
+            head_weights = self._linear_head.weight.detach() if self._linear_head is not None else None
+            logits, pooled, maps = saliency_maps(lambda pv: self._run(pv, hidden_states=True), pixel_values, methods,
+                                                 head_weights)
             names = list(maps)
             per_scan = []
             for i, scan in enumerate(scans):

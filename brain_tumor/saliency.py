@@ -176,14 +176,28 @@ def _unit_max(maps: torch.Tensor) -> torch.Tensor:
     return maps / maps.flatten(-2).amax(dim=-1)[..., None, None].clamp_min(1e-12)
 
 
-def saliency_maps(run, pixel_values: torch.Tensor, methods) -> tuple[torch.Tensor, torch.Tensor, dict]:
+def final_map_gradients(head_weights: torch.Tensor, classes: torch.Tensor, final: torch.Tensor) -> torch.Tensor:
+    """d logit[class] / d final map, for a head whose logits are W · (the final map's mean over space) + b:
+    W[class] / (h · w) at every position. (N, K) rows of W for (N,) classes -> (N, K, h, w)."""
+    height, width = final.shape[-2:]
+    rows = head_weights.to(final.dtype)[classes] / (height * width)
+    return rows[:, :, None, None].expand_as(final)
+
+
+def saliency_maps(run, pixel_values: torch.Tensor, methods,
+                  head_weights: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor, dict]:
     """(logits, pooled features, {method: (B, H, W) map in [0, 1] on the model's input}).
 
     `run(pixel_values) -> (logits, pooled, final_map, hidden_states)` is one forward of the model.
     Every method comes from one forward and backward pass per input scale, over the union of the
-    copies the methods need; a model without spatial maps gives an empty dict.
+    copies the methods need; a model without spatial maps gives an empty dict. `head_weights`, given
+    only for a model whose logits are `head_weights` times the final map's mean over space plus a
+    bias (ResNet's and MobileNetV2's heads; the caller checks), makes the gradients on the final map
+    known without a backward pass (`final_map_gradients`): methods that read only the final map then
+    cost one forward per scale, and give the same maps to float rounding.
     """
     methods = [m if isinstance(m, SaliencyMethod) else SaliencyMethod.parse(m) for m in methods]
+    by_autograd = head_weights is None or any(m.layer != "final" for m in methods)
     batch, height, width = pixel_values.shape[0], *pixel_values.shape[-2:]
     # The unaltered input always comes first: it gives the class, the probabilities and the features.
     wanted = list(dict.fromkeys(c for m in methods for c in _copies(m.smoothing, width)))
@@ -198,10 +212,10 @@ def saliency_maps(run, pixel_values: torch.Tensor, methods) -> tuple[torch.Tenso
             if not pick_layers(final, hidden_states, height):  # no map (a ViT), and maybe no other input size
                 return (*outputs, {})
             continue
-        # Gradients are needed, so this runs outside inference_mode; the input is made to require
-        # grad so a graph exists even if someone froze the model's parameters.
-        with torch.inference_mode(False), torch.enable_grad():
-            inputs = augment(pixel_values.detach(), group).requires_grad_(True)
+        # Gradients by autograd need a graph, so this runs outside inference_mode; the input is made to
+        # require grad so a graph exists even if someone froze the model's parameters.
+        with torch.inference_mode(False), torch.set_grad_enabled(by_autograd):
+            inputs = augment(pixel_values.detach(), group).requires_grad_(by_autograd)
             logits, pooled, final, hidden_states = run(inputs)
             if outputs is None:  # the first group holds the identity, as its first copy
                 own = torch.arange(batch, device=logits.device) * len(group)
@@ -209,10 +223,13 @@ def saliency_maps(run, pixel_values: torch.Tensor, methods) -> tuple[torch.Tenso
             layers = pick_layers(final, hidden_states, inputs.shape[-2])
             if not layers:
                 return (*outputs, {})
-            tensors = list({id(t): t for t in layers.values()}.values())
             top = outputs[0].argmax(dim=-1).repeat_interleave(len(group))
-            score = logits.gather(1, top[:, None]).sum()  # images are independent: one backward for all
-            grads = dict(zip(map(id, tensors), torch.autograd.grad(score, tensors)))
+            if by_autograd:
+                tensors = list({id(t): t for t in layers.values()}.values())
+                score = logits.gather(1, top[:, None]).sum()  # images are independent: one backward for all
+                grads = dict(zip(map(id, tensors), torch.autograd.grad(score, tensors)))
+            else:
+                grads = {id(layers["final"]): final_map_gradients(head_weights, top, layers["final"])}
         for kind, name in {(m.cam, n) for m in methods for n in _sources(m, layers)}:
             raw = _unit_max(cam(kind, layers[name].detach(), grads[id(layers[name])]))
             raw = _resize(raw[:, None], inputs.shape[-2:])[:, 0].view(batch, len(group), *inputs.shape[-2:])

@@ -108,6 +108,39 @@ def test_gradcam_equals_cam_for_a_linear_head(predictors):
     torch.testing.assert_close(maps["hirescam@final"][0], maps["gradcam@final"][0], atol=1e-4, rtol=1e-3)
 
 
+@pytest.mark.parametrize("arch", ["resnet", "mobilenet_v2"])
+def test_final_layer_maps_without_a_backward_pass_equal_autograds(predictors, arch):
+    """For a head that is linear on the final map's spatial mean, the gradient there is the head's
+    weight row over h * w everywhere: every final-layer method and smoothing gives autograd's map."""
+    predictor = predictors[arch]
+    head_weights = predictor._linear_head.weight.detach()
+    pixel_values = predictor._pixel_values([Image.open(path) for path in EXAMPLES[:2]])
+    run = lambda pv: predictor._run(pv, hidden_states=True)  # noqa: E731
+    methods = [m for m in all_methods() if m.split("@")[1].startswith("final")]
+    logits, pooled, by_autograd = saliency_maps(run, pixel_values, methods)
+    logits_known, pooled_known, known = saliency_maps(run, pixel_values, methods, head_weights)
+    torch.testing.assert_close(logits_known, logits)
+    torch.testing.assert_close(pooled_known, pooled)
+    assert set(known) == set(methods) and all(known[m].amax(dim=(1, 2)).min() > 0 for m in methods)  # none blank
+    for method in methods:
+        torch.testing.assert_close(known[method], by_autograd[method], atol=1e-4, rtol=1e-3, msg=method)
+
+
+def test_a_head_that_is_not_linear_on_the_mean_keeps_autograd(predictors):
+    # ConvNeXt normalises the pooled mean before its linear layer; ResNet and MobileNetV2 do not.
+    assert predictors["convnext"]._linear_head is None
+    assert predictors["resnet"]._linear_head is not None and predictors["mobilenet_v2"]._linear_head is not None
+    # A method that reads the stride-16 stage still needs autograd, head weights or not.
+    predictor = predictors["resnet"]
+    pixel_values = predictor._pixel_values([Image.open(EXAMPLES[0])])
+    run = lambda pv: predictor._run(pv, hidden_states=True)  # noqa: E731
+    both = ["gradcam@fused", "layercam@final"]
+    _, _, plain = saliency_maps(run, pixel_values, both)
+    _, _, given = saliency_maps(run, pixel_values, both, predictor._linear_head.weight.detach())
+    for method in both:
+        torch.testing.assert_close(given[method], plain[method])
+
+
 def test_smoothing_copies_come_back_onto_the_original_frame():
     y, x = torch.meshgrid(torch.arange(48.0), torch.arange(64.0), indexing="ij")
     blob = torch.exp(-((x - 20) ** 2 + (y - 30) ** 2) / 50)[None, None]  # off-centre, asymmetric
