@@ -68,7 +68,9 @@ class Predictor:
     through the model's own head, the logits. With `heatmap=True` the same forward also returns
     the hidden states (`output_hidden_states`, so no hook stays on the model), and a backward pass
     gives the saliency map of the predicted class (`saliency_method`, see `brain_tumor.saliency`),
-    mapped back onto the decoded slice (`brain_tumor.slice_geometry`) and drawn over it.
+    mapped back onto the decoded slice (`brain_tumor.slice_geometry`) and drawn over it. A map read
+    from the final feature map skips the backward pass when the head is linear on that map's
+    spatial mean: the gradient is then the head's weight row (`saliency.final_map_gradients`).
 
     With `compile=True` the forward without a heat map runs a compiled copy of the backbone
     (`modeling.compiled_for_inference`), compiled here on one image, so that a server pays the
