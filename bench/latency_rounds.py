@@ -125,8 +125,8 @@ def main(argv=None) -> None:
         raise SystemExit("--peer is not measured here: an idle onnxruntime thread pool held beside the other "
                          "models would slow them; compare the peer with bench/compare.py --peer.")
     if args.full_request and args.compiled_too:
-        raise SystemExit("--compiled_too times pipeline(): the app's whole request draws the heat map, which runs "
-                         "eager (it needs gradients), so compiling changes nothing there")
+        raise SystemExit("--compiled_too times pipeline() or the API request: the app's whole request draws the "
+                         "heat map, whose passes run eager, so compiling changes little there")
     variants = args.channels_last_too or args.folded_too or args.compiled_too
     if not args.model or len(args.model) < (1 if variants else 2):
         raise SystemExit("give two or more --model folders (or one with --channels_last_too, --folded_too or "

@@ -74,8 +74,8 @@ class Predictor:
 
     With `compile=True` the forward without a heat map runs a compiled copy of the backbone
     (`modeling.compiled_for_inference`), compiled here on one image, so that a server pays the
-    compile time at start and not on a visitor's request; the heat map's forward and backward stay
-    eager. Where compiling fails (no C++ compiler, say) the predictor serves eager and logs why.
+    compile time at start and not on a visitor's request; the heat map's passes (other input sizes,
+    hidden states, maybe gradients) stay eager. Where compiling fails (no C++ compiler, say) the predictor serves eager and logs why.
     """
 
     def __init__(self, model, image_processor, checks: dict | None = None, device: str | None = None,
@@ -160,10 +160,10 @@ class Predictor:
 
     def _compile_backbone(self):
         """The backbone compiled for answering, after one call that compiles it; None if that fails."""
-        backbone = compiled_for_inference(self.model.base_model)
         pixel_values = self._pixel_values([Image.linear_gradient("L")])
         started = time.perf_counter()
-        try:
+        try:  # torch.compile itself refuses some Python versions; inductor fails on the first call
+            backbone = compiled_for_inference(self.model.base_model)
             with torch.inference_mode():
                 backbone(pixel_values=pixel_values, output_hidden_states=False)
         except Exception as error:  # inductor's failures have many types; eager still answers
@@ -176,7 +176,8 @@ class Predictor:
     def _run(self, pixel_values: torch.Tensor, hidden_states: bool = False):
         """(logits, pooled features, last spatial map, hidden states or None) for a batch."""
         if self._head_on_pooled:
-            # The compiled copy answers only without gradients: the heat map's backward needs eager.
+            # The compiled copy answers only without gradients or hidden states, as it was compiled: the heat
+            # map's passes stay eager.
             compiled = self._compiled_backbone is not None and not hidden_states and not torch.is_grad_enabled()
             backbone = self._compiled_backbone if compiled else self.model.base_model
             out = backbone(pixel_values=pixel_values, output_hidden_states=hidden_states)

@@ -97,7 +97,7 @@ def test_a_model_is_timed_against_itself_compiled_with_the_same_answers(tmp_path
 
 
 def test_compiling_the_heat_map_request_or_timing_two_requests_is_refused(kaggle_folder):
-    with pytest.raises(SystemExit, match="runs eager"):
+    with pytest.raises(SystemExit, match="run eager"):
         main(["--model", "m", "--compiled_too", "--full_request", "--dataset", str(kaggle_folder)])
     with pytest.raises(SystemExit, match="not both"):
         main(["--model", "m", "--api_request", "--full_request", "--dataset", str(kaggle_folder)])
