@@ -348,6 +348,18 @@ def test_cli_csv_and_json(model_dirs, tmp_path, capsys):
     assert records[0]["probabilities"].keys() == set(CLASS_NAMES)
 
 
+def test_cli_compiled_gives_the_same_rows(model_dirs, tmp_path):
+    rows = {}
+    for flags in ([], ["--compile"]):
+        out = tmp_path / f"out{len(flags)}.csv"
+        assert _run_cli(["predict", *map(str, EXAMPLES), "--model", model_dirs["resnet"], "--batch-size", "2",
+                         "--output", str(out), *flags]) == 0
+        rows[bool(flags)] = list(csv.DictReader(out.open()))
+    assert [r["label"] for r in rows[True]] == [r["label"] for r in rows[False]]
+    for fast, plain in zip(rows[True], rows[False]):
+        assert all(float(fast[f"p_{c}"]) == pytest.approx(float(plain[f"p_{c}"]), abs=1e-5) for c in CLASS_NAMES)
+
+
 def test_cli_saliency_dir_writes_one_map_per_file(model_dirs, tmp_path):
     folder = tmp_path / "scans"
     (folder / "nested").mkdir(parents=True)
