@@ -4,12 +4,13 @@ Model: env BRAIN_TUMOR_MODEL (Hub id or folder), else the embedded model. Visito
 only to the models an operator lists in BRAIN_TUMOR_ALLOWED_MODELS (comma-separated; off when
 unset). API for scripts, declared with gr.api: `/predict` (one file -> {label: probability}) and
 `/analyse` (one file -> label, probabilities, flags, reasons, verdict, slice). Run: `python app.py`.
-The default model is compiled for answering at start (`torch.compile`; BRAIN_TUMOR_COMPILE=0 turns
-it off), which makes the server start later and answer sooner.
+The default model is compiled for answering in the background as the server starts (`torch.compile`;
+BRAIN_TUMOR_COMPILE=0 turns it off): eager until then, then its API answers sooner.
 """
 
 from __future__ import annotations
 
+import logging
 import os
 from pathlib import Path
 
@@ -192,10 +193,11 @@ UPLOADS = UploadReader(
 demo.queue(default_concurrency_limit=2, max_size=256)
 
 if __name__ == "__main__":
-    # One line for the operator's log: which model serves, and whether compiling it worked.
-    served = None if MODELS.start_error else MODELS.get(None).predictor
-    how = (f"not loaded ({MODELS.start_error})" if served is None else
-           f"compiled for answering in {served.compile_seconds:.0f} s" if served.compiled else "eager")
+    # The operator's log: which model serves, and (from the compiling thread) when or why not compiled.
+    logging.basicConfig(format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("brain_tumor").setLevel(logging.INFO)
+    how = (f"not loaded ({MODELS.start_error})" if MODELS.start_error else
+           "eager, compiling for answering in the background" if MODELS.compiling else "eager")
     print(f"Default model {MODELS.default_name}: {how}", flush=True)
     demo.launch(
         server_name=os.environ.get("GRADIO_SERVER_NAME", "0.0.0.0"),

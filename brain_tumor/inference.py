@@ -72,9 +72,10 @@ class Predictor:
     from the final feature map skips the backward pass when the head is linear on that map's
     spatial mean: the gradient is then the head's weight row (`saliency.final_map_gradients`).
 
-    With `compile=True` the forward without a heat map runs a compiled copy of the backbone
-    (`modeling.compiled_for_inference`), compiled here on one image, so that a server pays the
-    compile time at start and not on a visitor's request; the heat map's passes (other input sizes,
+    With `compile=True` (or after `compile_for_answering()`, which a server may call in a thread while
+    it answers eager) the forward without a heat map runs a compiled copy of the backbone
+    (`modeling.compiled_for_inference`), compiled on one image, so that no visitor's request pays the
+    compile time; the heat map's passes (other input sizes,
     hidden states, maybe gradients) stay eager. Where compiling fails (no C++ compiler, say) the predictor serves eager and logs why.
     """
 
@@ -100,7 +101,17 @@ class Predictor:
         self._linear_head = self._linear_head_on_final_mean()
         # Only the pooled-feature path reads the backbone alone, so only it has a compiled copy.
         self.compile_seconds: float | None = None  # how long compiling took, when it worked
-        self._compiled_backbone = self._compile_backbone() if compile and self._head_on_pooled else None
+        self._compiled_backbone = None
+        if compile:
+            self.compile_for_answering()
+
+    def compile_for_answering(self) -> bool:
+        """Compile the backbone for answers without a heat map (once); whether that worked. Requests
+        answered meanwhile, from other threads, run eager: the compiled copy is switched in whole."""
+        # Only the pooled-feature path reads the backbone alone, so only it has a compiled copy.
+        if self._compiled_backbone is None and self._head_on_pooled:
+            self._compiled_backbone = self._compile_backbone()
+        return self.compiled
 
     @property
     def compiled(self) -> bool:

@@ -61,10 +61,10 @@ def read_localization(source: str) -> dict | None:
     return figures if isinstance(figures, dict) else None
 
 
-def load_predictor(source: str, compile: bool = False):
+def load_predictor(source: str):
     from .inference import Predictor
 
-    return Predictor.from_pretrained(source, compile=compile)
+    return Predictor.from_pretrained(source)
 
 
 def parse_switch(value: str | None, default: bool) -> bool:
@@ -82,15 +82,15 @@ def parse_switch(value: str | None, default: bool) -> bool:
 class ModelRegistry:
     """Name -> loaded model, for the default and the allow-listed models only.
 
-    `load(source, compile=...)` turns a source (Hub id or folder) into a predictor. With
-    `compile_default`, the default model is compiled for answering as the server starts (tens of
-    seconds once, then every answer without a heat map sooner); a model a visitor switches to is
-    served eager, since compiling it would keep that visitor waiting.
+    `load(source)` turns a source (Hub id or folder) into a predictor. With `compile_default`, the
+    default model is compiled for answering in a thread (`compiling`) as the server starts: tens of
+    seconds on a 2-core CPU, during which it answers eager, then every answer without a heat map is
+    sooner. A model a visitor switches to is served eager, since compiling it would keep them waiting.
     """
 
-    def __init__(self, default: str, allowed=(), keep: int = 2, load: Callable[..., object] = load_predictor,
+    def __init__(self, default: str, allowed=(), keep: int = 2, load: Callable[[str], object] = load_predictor,
                  compile_default: bool = False):
-        self._load, self.keep, self.compile_default = load, keep, compile_default
+        self._load, self.keep = load, keep
         self.sources: dict[str, str] = {}  # public name -> source, the default first
         for source in [default, *allowed]:
             if source in self.sources.values():
@@ -108,6 +108,15 @@ class ModelRegistry:
             self._default = self._build(self.default_name)
         except ModelLoadError as error:  # keep serving: the page says the model is missing
             self.start_error = str(error)
+        self.compiling: threading.Thread | None = None
+        if compile_default and self._default is not None:
+            self.compiling = threading.Thread(target=self._compile_default, name="compile-default-model", daemon=True)
+            self.compiling.start()
+
+    def _compile_default(self) -> None:
+        predictor = self._default.predictor
+        if predictor.compile_for_answering():
+            log.info("default model %s compiled for answering in %.0f s", self.default_name, predictor.compile_seconds)
 
     @property
     def names(self) -> list[str]:
@@ -146,7 +155,7 @@ class ModelRegistry:
     def _build(self, name: str) -> ServedModel:
         source = self.sources[name]
         try:
-            predictor = self._load(source, compile=self.compile_default and name == self.default_name)
+            predictor = self._load(source)
         except ModelLoadError as error:
             # The detailed message names the source, which may be a server path: log it for the
             # operator, tell the visitor only the public name.
