@@ -61,7 +61,7 @@ def read_localization(source: str) -> dict | None:
     return figures if isinstance(figures, dict) else None
 
 
-def load_predictor(source: str):
+def _load_predictor(source: str):
     from .inference import Predictor
 
     return Predictor.from_pretrained(source)
@@ -88,7 +88,7 @@ class ModelRegistry:
     sooner. A model a visitor switches to is served eager, since compiling it would keep them waiting.
     """
 
-    def __init__(self, default: str, allowed=(), keep: int = 2, load: Callable[[str], object] = load_predictor,
+    def __init__(self, default: str, allowed=(), keep: int = 2, load: Callable[[str], object] = _load_predictor,
                  compile_default: bool = False):
         self._load, self.keep = load, keep
         self.sources: dict[str, str] = {}  # public name -> source, the default first
