@@ -207,7 +207,7 @@ def prepare_for_cpu_inference(model: nn.Module, fold_batch_norm: bool = True,
 
 
 # torch.compile for answering only: inductor with the weights frozen into the graph as constants (it
-# can then pre-pack them for oneDNN and fuse the elementwise steps around each convolution), and one
+# then folds the batch norms itself and fuses the pads and activations around each convolution), and one
 # graph per input shape, as a served model sees one shape only. The answers match the eager model's
 # to float rounding; on our 2-core CPU the default answered through pipeline() a fifth to two fifths
 # sooner (README, "Compiled for answering"). Frozen means later changes to the weights are not seen, and a
