@@ -75,8 +75,8 @@ class Predictor:
     With `compile=True` (or after `compile_for_answering()`, which a server may call in a thread while
     it answers eager) the forward without a heat map runs a compiled copy of the backbone
     (`modeling.compiled_for_inference`), compiled on one image, so that no visitor's request pays the
-    compile time; the heat map's passes (other input sizes,
-    hidden states, maybe gradients) stay eager. Where compiling fails (no C++ compiler, say) the predictor serves eager and logs why.
+    compile time; the heat map's passes (other input sizes, hidden states, maybe gradients) stay
+    eager. Where compiling fails (no C++ compiler, say) the predictor serves eager and logs why.
     """
 
     def __init__(self, model, image_processor, checks: dict | None = None, device: str | None = None,
@@ -97,9 +97,9 @@ class Predictor:
         # Slice (width, height) -> the processor's resize/crop geometry; lru_cache is thread-safe for
         # the app's concurrent requests and keeps the cache small whatever sizes arrive.
         self._geometry = functools.lru_cache(maxsize=64)(self._probe_geometry)
-        self._head_on_pooled = self._head_reads_pooled_features()
-        self._linear_head = self._linear_head_on_final_mean()
-        # Only the pooled-feature path reads the backbone alone, so only it has a compiled copy.
+        # One preprocessed gradient image probes the head at load and compiles the backbone.
+        self._probe_pixels = self._pixel_values([Image.linear_gradient("L")])
+        self._head_on_pooled, self._linear_head = self._probe_head()
         self.compile_seconds: float | None = None  # how long compiling took, when it worked
         self._compiled_backbone = None
         if compile:
@@ -134,49 +134,42 @@ class Predictor:
 
     # --- model plumbing ----------------------------------------------------------------------
 
-    def _head_reads_pooled_features(self) -> bool:
-        """Whether logits == model.classifier(base model's pooled features), as in transformers'
-        ResNet, ConvNeXt and MobileNet classifiers; checked once on a gradient image."""
+    def _probe_head(self) -> tuple[bool, torch.nn.Linear | None]:
+        """Checked once on the probe image: whether logits == model.classifier(the base model's pooled
+        features), as in transformers' ResNet, ConvNeXt and MobileNet classifiers; and if so, the head's
+        linear layer when it alone, applied to the final map's mean over space, gives the logits
+        (ResNet and MobileNetV2; not ConvNeXt, which normalises the mean first). With that layer the
+        heat map's gradients on the final map are known without a backward pass."""
         classifier = getattr(self.model, "classifier", None)
         if classifier is None:
-            return False
-        pixel_values = self._pixel_values([Image.linear_gradient("L")])
+            return False, None
         with torch.inference_mode():
-            expected = self.model(pixel_values=pixel_values).logits
-            out = self.model.base_model(pixel_values=pixel_values)
+            expected = self.model(pixel_values=self._probe_pixels).logits
+            out = self.model.base_model(pixel_values=self._probe_pixels)
             try:
                 got = classifier(_pooled(out.last_hidden_state, getattr(out, "pooler_output", None)))
             except (RuntimeError, TypeError, AttributeError):
-                return False
-        return got.shape == expected.shape and torch.allclose(got, expected, atol=1e-4, rtol=1e-4)
+                return False, None
+            if got.shape != expected.shape or not torch.allclose(got, expected, atol=1e-4, rtol=1e-4):
+                return False, None
+            return True, self._linear_on_final_mean(out.last_hidden_state, expected)
 
-    def _linear_head_on_final_mean(self) -> torch.nn.Linear | None:
-        """The head's linear layer when logits == it applied to the final map's mean over space (ResNet and
-        MobileNetV2; not ConvNeXt, which normalises the mean first); checked once on a gradient image.
-        Then the heat map's gradients on the final map are known without a backward pass."""
-        if not self._head_on_pooled:
-            return None
+    def _linear_on_final_mean(self, final: torch.Tensor, logits: torch.Tensor) -> torch.nn.Linear | None:
         try:
             layer = classifier_layer(self.model)
         except ValueError:
             return None
-        pixel_values = self._pixel_values([Image.linear_gradient("L")])
-        with torch.inference_mode():
-            final = self.model.base_model(pixel_values=pixel_values).last_hidden_state
-            if final.ndim != 4 or layer.in_features != final.shape[1]:
-                return None
-            expected = self.model(pixel_values=pixel_values).logits
-            got = layer(final.mean(dim=(2, 3)))
-        return layer if torch.allclose(got, expected, atol=1e-4, rtol=1e-4) else None
+        if final.ndim != 4 or layer.in_features != final.shape[1]:
+            return None
+        return layer if torch.allclose(layer(final.mean(dim=(2, 3))), logits, atol=1e-4, rtol=1e-4) else None
 
     def _compile_backbone(self):
         """The backbone compiled for answering, after one call that compiles it; None if that fails."""
-        pixel_values = self._pixel_values([Image.linear_gradient("L")])
         started = time.perf_counter()
         try:  # torch.compile itself refuses some Python versions; inductor fails on the first call
             backbone = compiled_for_inference(self.model.base_model)
             with torch.inference_mode():
-                backbone(pixel_values=pixel_values, output_hidden_states=False)
+                backbone(pixel_values=self._probe_pixels, output_hidden_states=False)
         except Exception as error:  # inductor's failures have many types; eager still answers
             log.warning("serving %s eager: compiling it failed (%s: %s)", type(self.model).__name__,
                         type(error).__name__, str(error).splitlines()[0] if str(error) else "")

@@ -68,15 +68,17 @@ def _load_predictor(source: str):
 
 
 def parse_switch(value: str | None, default: bool) -> bool:
-    """An on/off environment variable: 0, false, no or off is off; 1, true, yes or on is on; unset, the default."""
-    text = (value or "").strip().lower()
+    """An on/off environment variable, read by transformers' `strtobool` (1, true, yes, on / 0, false,
+    no, off); unset or empty, the default."""
+    from transformers.utils import strtobool
+
+    text = (value or "").strip()
     if not text:
         return default
-    if text in ("0", "false", "no", "off"):
-        return False
-    if text in ("1", "true", "yes", "on"):
-        return True
-    raise ValueError(f"Expected one of 0/1, false/true, no/yes, off/on, got {value!r}.")
+    try:
+        return bool(strtobool(text))
+    except ValueError:
+        raise ValueError(f"Expected one of 0/1, false/true, no/yes, off/on, got {value!r}.") from None
 
 
 class ModelRegistry:
